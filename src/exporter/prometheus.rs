@@ -1,0 +1,290 @@
+//! The Prometheus exporter: install, buckets, upkeep, render, and a `/metrics` service.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::{ready, Ready};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use tower_service::Service;
+
+use crate::names::{DEFAULT_LATENCY_BUCKETS, REQUEST_LATENCY_SECONDS};
+use crate::Monitor;
+
+/// The `Content-Type` of the Prometheus text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Default interval of the upkeep thread that drains histogram samples between scrapes.
+pub const DEFAULT_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Starts configuring the Prometheus exporter. See [`PrometheusExporter`].
+///
+/// ```no_run
+/// let metrics = inference_monitor::prometheus().install()?;
+/// println!("{}", metrics.render());
+/// # Ok::<(), inference_monitor::ExporterError>(())
+/// ```
+pub fn prometheus() -> PrometheusExporter {
+    PrometheusExporter::new()
+}
+
+/// Configures and installs a Prometheus recorder made for the inference metrics.
+///
+/// It always renders the latency metrics as real histograms (`_bucket` series) with the
+/// buckets of each [`Monitor`] it is told about (the default buckets for the default names
+/// otherwise), runs upkeep on a background thread so memory stays bounded between scrapes, and
+/// binds no port: serve [`MetricsHandle`] wherever you choose.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PrometheusExporter {
+    families: Vec<Family>,
+    upkeep: Option<Duration>,
+    global_labels: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+struct Family {
+    metric: String,
+    buckets: Vec<f64>,
+    explicit: bool,
+}
+
+impl Default for PrometheusExporter {
+    fn default() -> Self {
+        Self {
+            families: vec![Family {
+                metric: REQUEST_LATENCY_SECONDS.to_owned(),
+                buckets: DEFAULT_LATENCY_BUCKETS.to_vec(),
+                explicit: false,
+            }],
+            upkeep: Some(DEFAULT_UPKEEP_INTERVAL),
+            global_labels: Vec::new(),
+        }
+    }
+}
+
+impl PrometheusExporter {
+    /// The default configuration: default buckets for the default latency metric.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses `monitor`'s buckets for its latency histogram. Call it for every [`Monitor`] with
+    /// non-default names or buckets, before building its models.
+    ///
+    /// Defaults to the default buckets for `inference_request_latency_seconds`.
+    pub fn monitor(mut self, monitor: &Monitor) -> Self {
+        let metric = monitor.names().request_latency_seconds.to_string();
+        self.families.retain(|f| f.explicit || f.metric != metric);
+        self.families.push(Family {
+            metric,
+            buckets: monitor.buckets().to_vec(),
+            explicit: true,
+        });
+        self
+    }
+
+    /// Sets how often the upkeep thread drains histogram samples; `None` starts no thread (then
+    /// call [`MetricsHandle::run_upkeep`] yourself, or memory grows until the next scrape).
+    ///
+    /// Defaults to every 5 seconds.
+    pub fn upkeep_interval(mut self, every: Option<Duration>) -> Self {
+        self.upkeep = every;
+        self
+    }
+
+    /// Adds a label to every series, such as `instance` or `region`.
+    ///
+    /// Defaults to none.
+    pub fn global_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.global_labels.push((key.into(), value.into()));
+        self
+    }
+
+    fn builder(&self) -> Result<PrometheusBuilder, ExporterError> {
+        let mut builder = PrometheusBuilder::new()
+            .set_buckets(DEFAULT_LATENCY_BUCKETS)
+            .map_err(|e| ExporterError::Build(e.to_string()))?;
+        for (i, family) in self.families.iter().enumerate() {
+            if let Some(other) = self.families[..i]
+                .iter()
+                .find(|f| f.metric == family.metric && f.buckets != family.buckets)
+            {
+                return Err(ExporterError::ConflictingBuckets {
+                    metric: other.metric.clone(),
+                });
+            }
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full(family.metric.clone()), &family.buckets)
+                .map_err(|e| ExporterError::Build(e.to_string()))?;
+        }
+        for (k, v) in &self.global_labels {
+            builder = builder.add_global_label(k, v);
+        }
+        Ok(builder)
+    }
+
+    /// Builds the recorder without installing it, for composing recorders or for tests with a
+    /// local recorder (`metrics::with_local_recorder`). Starts no upkeep thread.
+    ///
+    /// ## Errors
+    ///
+    /// [`ExporterError::ConflictingBuckets`] when two monitors give one metric different buckets.
+    pub fn build(self) -> Result<(PrometheusRecorder, MetricsHandle), ExporterError> {
+        let recorder = self.builder()?.build_recorder();
+        let handle = MetricsHandle {
+            inner: recorder.handle(),
+        };
+        Ok((recorder, handle))
+    }
+
+    /// Installs the recorder as the process's global recorder and starts the upkeep thread.
+    ///
+    /// ## Errors
+    ///
+    /// [`ExporterError::AlreadyInstalled`] when a global recorder is already installed (the
+    /// facade allows one per process: install once, at start-up, and clone the handle);
+    /// [`ExporterError::ConflictingBuckets`]; [`ExporterError::Upkeep`] when the thread cannot
+    /// be started. Nothing is installed when an error is returned.
+    pub fn install(self) -> Result<MetricsHandle, ExporterError> {
+        let upkeep = self.upkeep;
+        let (recorder, handle) = self.build()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        if let Some(every) = upkeep {
+            let handle = handle.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("inference-monitor-upkeep".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(every);
+                        handle.run_upkeep();
+                    }
+                })
+                .map_err(ExporterError::Upkeep)?;
+        }
+        if metrics::set_global_recorder(recorder).is_err() {
+            stop.store(true, Ordering::Relaxed);
+            return Err(ExporterError::AlreadyInstalled);
+        }
+        Ok(handle)
+    }
+}
+
+/// Renders the installed Prometheus recorder's metrics. Cheap to clone.
+///
+/// Serve it at `/metrics`: as a tower service ([`service`](Self::service)), with axum directly
+/// as a handler's return value (feature `axum`), or by writing [`render`](Self::render)'s text.
+#[derive(Clone)]
+pub struct MetricsHandle {
+    inner: PrometheusHandle,
+}
+
+impl fmt::Debug for MetricsHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsHandle").finish_non_exhaustive()
+    }
+}
+
+impl MetricsHandle {
+    /// The metrics in the Prometheus text format.
+    #[must_use]
+    pub fn render(&self) -> String {
+        self.inner.render()
+    }
+
+    /// Drains histogram samples into their buckets now.
+    pub fn run_upkeep(&self) {
+        self.inner.run_upkeep();
+    }
+
+    /// A tower service answering every request with the rendered metrics (`200`, content type
+    /// [`CONTENT_TYPE`]). Works as an axum `route_service` and under hyper.
+    pub fn service(&self) -> MetricsService {
+        MetricsService {
+            handle: self.clone(),
+        }
+    }
+
+    /// The underlying `metrics-exporter-prometheus` handle.
+    #[must_use]
+    pub fn prometheus_handle(&self) -> &PrometheusHandle {
+        &self.inner
+    }
+
+    /// The rendered metrics as an HTTP response.
+    #[must_use]
+    pub fn response(&self) -> http::Response<String> {
+        let mut response = http::Response::new(self.render());
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(CONTENT_TYPE),
+        );
+        response
+    }
+}
+
+/// A tower service that serves [`MetricsHandle::render`]. Made by [`MetricsHandle::service`].
+#[derive(Debug, Clone)]
+pub struct MetricsService {
+    handle: MetricsHandle,
+}
+
+impl<B> Service<http::Request<B>> for MetricsService {
+    type Response = http::Response<String>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: http::Request<B>) -> Self::Future {
+        ready(Ok(self.handle.response()))
+    }
+}
+
+/// Why the exporter could not be built or installed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExporterError {
+    /// A global recorder is already installed; there can be one per process.
+    AlreadyInstalled,
+    /// Two monitors gave the same latency metric different buckets.
+    ConflictingBuckets {
+        /// The metric name.
+        metric: String,
+    },
+    /// The upkeep thread could not be started.
+    Upkeep(std::io::Error),
+    /// `metrics-exporter-prometheus` refused the configuration.
+    Build(String),
+}
+
+impl fmt::Display for ExporterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExporterError::AlreadyInstalled => f.write_str(
+                "a global metrics recorder is already installed: install the exporter once at start-up and clone its MetricsHandle",
+            ),
+            ExporterError::ConflictingBuckets { metric } => write!(
+                f,
+                "two monitors give {metric} different latency buckets: give one of them its own names (MonitorBuilder::prefix)"
+            ),
+            ExporterError::Upkeep(e) => write!(f, "could not start the upkeep thread: {e}"),
+            ExporterError::Build(e) => write!(f, "invalid Prometheus exporter configuration: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ExporterError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ExporterError::Upkeep(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! [`ResponseFuture`]: the future of [`InferenceMonitorService`](crate::InferenceMonitorService).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::body::ResponseBody;
+use crate::layer::LatencyEnd;
+use crate::outcome::ClassifyResponse;
+use crate::{InFlight, Prediction};
+
+pin_project! {
+    /// Response future of [`InferenceMonitorService`](crate::InferenceMonitorService).
+    ///
+    /// It holds the request's guard until the response arrives, then hands it to the
+    /// [`ResponseBody`] (or records at once when the body is empty or
+    /// [`LatencyEnd::Headers`] is set). Dropped before then, the request counts as `cancelled`.
+    pub struct ResponseFuture<F, C> {
+        #[pin]
+        inner: F,
+        state: Option<(InFlight, C)>,
+        latency: LatencyEnd,
+    }
+}
+
+impl<F, C> ResponseFuture<F, C> {
+    pub(crate) fn new(inner: F, guard: InFlight, classifier: C, latency: LatencyEnd) -> Self {
+        Self {
+            inner,
+            state: Some((guard, classifier)),
+            latency,
+        }
+    }
+}
+
+impl<F, C> fmt::Debug for ResponseFuture<F, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("guard", &self.state.as_ref().map(|(g, _)| g))
+            .field("latency", &self.latency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, C, B, E> Future for ResponseFuture<F, C>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+    B: http_body::Body,
+    C: ClassifyResponse,
+{
+    type Output = Result<http::Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        let Some((mut guard, classifier)) = this.state.take() else {
+            // Polled again after completion: pass through, nothing left to record.
+            return Poll::Ready(result.map(|res| res.map(ResponseBody::untracked)));
+        };
+        match result {
+            Ok(response) => {
+                let outcome = classifier.classify_response(response.status(), response.headers());
+                if let Some(prediction) = response.extensions().get::<Prediction>() {
+                    guard.predicted(prediction.label());
+                }
+                let ends_now =
+                    *this.latency == LatencyEnd::Headers || response.body().is_end_stream();
+                if ends_now {
+                    guard.finish(outcome);
+                    Poll::Ready(Ok(response.map(ResponseBody::untracked)))
+                } else {
+                    Poll::Ready(Ok(
+                        response.map(|body| ResponseBody::tracked(body, guard, outcome))
+                    ))
+                }
+            }
+            Err(error) => {
+                guard.finish(classifier.classify_error());
+                Poll::Ready(Err(error))
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The in-flight guard: records one request exactly once, when finished or when dropped.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use metrics::Counter;
+
+use crate::{ModelMonitor, Outcome};
+
+/// One request in flight, from [`ModelMonitor::start`].
+///
+/// [`finish`](Self::finish) records the request count, its latency and (if one was reported)
+/// its predicted label, and lowers the in-progress gauge. If the guard is dropped unfinished —
+/// the future or response body holding it was dropped, or a panic unwinds through it — it
+/// records the request all the same: as [`Outcome::ServerError`] while panicking, as
+/// [`Outcome::Cancelled`] otherwise. So every started request is counted exactly once and the
+/// gauge always comes back.
+///
+/// ```
+/// use inference_monitor::{ModelMonitor, Outcome};
+/// # let recorder = inference_monitor::testing::TestRecorder::new();
+/// # let _local = recorder.local();
+/// let loan = ModelMonitor::new("loan");
+/// drop(loan.start()); // the caller went away
+/// assert_eq!(recorder.counter("inference_requests_total", &[("model", "loan"), ("outcome", "cancelled")]), Some(1));
+/// ```
+#[must_use = "the request is recorded when the guard is finished or dropped"]
+pub struct InFlight {
+    model: ModelMonitor,
+    start: Instant,
+    label: Option<Counter>,
+    done: bool,
+}
+
+impl fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InFlight")
+            .field("model", &self.model.name())
+            .field("elapsed", &self.start.elapsed())
+            .field("has_label", &self.label.is_some())
+            .finish()
+    }
+}
+
+impl InFlight {
+    pub(crate) fn new(model: ModelMonitor, start: Instant) -> Self {
+        Self {
+            model,
+            start,
+            label: None,
+            done: false,
+        }
+    }
+
+    /// Reports the predicted label (class) of this request. It is counted in the predictions
+    /// counter when the request is recorded. The value passes the model's label limiter; a
+    /// second call replaces the first.
+    pub fn predicted(&mut self, label: &str) -> &mut Self {
+        self.label = Some(self.model.label_counter(label));
+        self
+    }
+
+    /// Time since the request started.
+    #[must_use]
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// The model this request belongs to.
+    #[must_use]
+    pub fn model(&self) -> &ModelMonitor {
+        &self.model
+    }
+
+    /// Records the request with `outcome`.
+    pub fn finish(mut self, outcome: Outcome) {
+        self.record(outcome);
+    }
+
+    fn record(&mut self, outcome: Outcome) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let seconds = self.start.elapsed().as_secs_f64();
+        self.model.record(outcome, seconds, self.label.as_ref());
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.done {
+            let outcome = if std::thread::panicking() {
+                Outcome::ServerError
+            } else {
+                Outcome::Cancelled
+            };
+            self.record(outcome);
+        }
+    }
+}

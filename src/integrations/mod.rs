@@ -1,0 +1,4 @@
+//! Framework glue, each behind its cargo feature. Thin: the recording lives in the core.
+
+#[cfg(feature = "axum")]
+pub mod axum;

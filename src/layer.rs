@@ -1,0 +1,198 @@
+//! [`InferenceMonitorLayer`]: the tower layer, and how it picks the model of a request.
+
+use std::fmt;
+
+use tower_layer::Layer;
+
+use crate::outcome::{ClassifyResponse, StatusClassifier};
+use crate::service::InferenceMonitorService;
+use crate::{InFlight, ModelMonitor, Monitor};
+
+/// When the latency measurement of a request ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LatencyEnd {
+    /// When the response body has been sent to its end (or fails, or is dropped). Streamed
+    /// answers are timed in full.
+    #[default]
+    EndOfBody,
+    /// When the inner service returns the response headers.
+    Headers,
+}
+
+/// A tower [`Layer`] that monitors every request to the service it wraps with the four
+/// inference metrics.
+///
+/// ```
+/// use axum::{routing::post, Json, Router};
+/// use inference_monitor::{InferenceMonitorLayer, Prediction};
+///
+/// async fn predict() -> (Prediction, Json<f64>) {
+///     (Prediction::new("approved"), Json(0.93))
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/predict", post(predict))
+///     .layer(InferenceMonitorLayer::new("loan"));
+/// ```
+///
+/// Per request it raises `inference_inprogress_requests{model}`, and when the response body
+/// ends (see [`LatencyEnd`]) it counts `inference_requests_total{model,outcome}`, records
+/// `inference_request_latency_seconds{model,outcome}` and, if the handler put a
+/// [`Prediction`](crate::Prediction) in the response, counts
+/// `inference_predictions_total{model,label}`. A request whose future or body is dropped early
+/// is counted as `cancelled`, one that panics as `server_error`.
+///
+/// The layer is its own builder: [`classify_with`](Self::classify_with) replaces the outcome
+/// classifier, [`latency_until`](Self::latency_until) moves the end of the measurement.
+/// It works with any service of `http::Request<B>` to `http::Response<B2>`: axum, hyper, tonic.
+#[derive(Clone)]
+#[must_use]
+pub struct InferenceMonitorLayer<M = FixedModel, C = StatusClassifier> {
+    pub(crate) models: M,
+    pub(crate) classifier: C,
+    pub(crate) latency: LatencyEnd,
+}
+
+impl<M: fmt::Debug, C> fmt::Debug for InferenceMonitorLayer<M, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InferenceMonitorLayer")
+            .field("models", &self.models)
+            .field("classifier", &std::any::type_name::<C>())
+            .field("latency", &self.latency)
+            .finish()
+    }
+}
+
+impl InferenceMonitorLayer {
+    /// Monitors requests as model `model`, with the default [`Monitor`].
+    ///
+    /// Build it after installing the exporter: the metric handles are registered here.
+    pub fn new(model: &str) -> Self {
+        Self::for_model(ModelMonitor::new(model))
+    }
+
+    /// Monitors requests as the given model.
+    pub fn for_model(model: ModelMonitor) -> Self {
+        Self {
+            models: FixedModel { model },
+            classifier: StatusClassifier,
+            latency: LatencyEnd::default(),
+        }
+    }
+}
+
+impl<F> InferenceMonitorLayer<ModelFromRequest<F>>
+where
+    F: for<'a> Fn(&'a http::request::Parts) -> Option<&'a str>,
+{
+    /// Takes the model name of each request from the request itself (its path, a header, an
+    /// extension such as axum's `MatchedPath`), falling back to `fallback` when `select`
+    /// returns `None`. Names pass the monitor's model limiter, so a client cannot create
+    /// series at will.
+    ///
+    /// ```
+    /// use inference_monitor::{InferenceMonitorLayer, Monitor};
+    ///
+    /// // /v2/models/{name}/infer
+    /// let layer = InferenceMonitorLayer::from_request(&Monitor::new(), "unknown", |parts| {
+    ///     parts.uri.path().strip_prefix("/v2/models/")?.split('/').next()
+    /// });
+    /// # let _ = layer;
+    /// ```
+    pub fn from_request(monitor: &Monitor, fallback: &str, select: F) -> Self {
+        Self {
+            models: ModelFromRequest {
+                monitor: monitor.clone(),
+                fallback: monitor.model(fallback),
+                select,
+            },
+            classifier: StatusClassifier,
+            latency: LatencyEnd::default(),
+        }
+    }
+}
+
+impl<M, C> InferenceMonitorLayer<M, C> {
+    /// Replaces the outcome classifier (a [`ClassifyResponse`], or a closure
+    /// `Fn(StatusCode, &HeaderMap) -> Outcome`).
+    ///
+    /// Defaults to [`StatusClassifier`]: 4xx is `client_error`, 5xx `server_error`.
+    pub fn classify_with<C2: ClassifyResponse>(self, classifier: C2) -> InferenceMonitorLayer<M, C2> {
+        InferenceMonitorLayer {
+            models: self.models,
+            classifier,
+            latency: self.latency,
+        }
+    }
+
+    /// Sets when the latency measurement ends.
+    ///
+    /// Defaults to [`LatencyEnd::EndOfBody`].
+    pub fn latency_until(mut self, end: LatencyEnd) -> Self {
+        self.latency = end;
+        self
+    }
+}
+
+impl<S, M: Clone, C: Clone> Layer<S> for InferenceMonitorLayer<M, C> {
+    type Service = InferenceMonitorService<S, M, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        InferenceMonitorService {
+            inner,
+            models: self.models.clone(),
+            classifier: self.classifier.clone(),
+            latency: self.latency,
+        }
+    }
+}
+
+/// Picks the model of a request and starts its measurement.
+pub trait ModelSource {
+    /// Starts the request's [`InFlight`] guard, handing the request back.
+    fn start<B>(&self, request: http::Request<B>) -> (http::Request<B>, InFlight);
+}
+
+/// Every request belongs to one model. Made by [`InferenceMonitorLayer::new`].
+#[derive(Debug, Clone)]
+pub struct FixedModel {
+    model: ModelMonitor,
+}
+
+impl ModelSource for FixedModel {
+    fn start<B>(&self, request: http::Request<B>) -> (http::Request<B>, InFlight) {
+        (request, self.model.start())
+    }
+}
+
+/// The model is named by each request. Made by [`InferenceMonitorLayer::from_request`].
+#[derive(Clone)]
+pub struct ModelFromRequest<F> {
+    monitor: Monitor,
+    fallback: ModelMonitor,
+    select: F,
+}
+
+impl<F> fmt::Debug for ModelFromRequest<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelFromRequest")
+            .field("monitor", &self.monitor)
+            .field("fallback", &self.fallback.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> ModelSource for ModelFromRequest<F>
+where
+    F: for<'a> Fn(&'a http::request::Parts) -> Option<&'a str>,
+{
+    fn start<B>(&self, request: http::Request<B>) -> (http::Request<B>, InFlight) {
+        let (parts, body) = request.into_parts();
+        let guard = match (self.select)(&parts) {
+            Some(name) => self.monitor.model(name).start(),
+            None => self.fallback.start(),
+        };
+        (http::Request::from_parts(parts, body), guard)
+    }
+}

@@ -1,0 +1,53 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod body;
+pub mod cardinality;
+mod error;
+pub mod exporter;
+mod future;
+mod guard;
+pub mod integrations;
+mod layer;
+#[doc(hidden)]
+pub mod macros;
+mod monitor;
+pub mod names;
+mod observed;
+mod outcome;
+mod prediction;
+mod service;
+pub mod testing;
+
+pub use body::ResponseBody;
+pub use error::ConfigError;
+pub use future::ResponseFuture;
+pub use guard::InFlight;
+pub use layer::{FixedModel, InferenceMonitorLayer, LatencyEnd, ModelFromRequest, ModelSource};
+pub use monitor::{ModelMonitor, Monitor, MonitorBuilder};
+pub use names::MetricNames;
+pub use observed::Observed;
+pub use outcome::{ClassifyResponse, Outcome, StatusClassifier};
+pub use prediction::Prediction;
+pub use service::InferenceMonitorService;
+
+#[doc(hidden)]
+pub use macros::__private;
+
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub use exporter::prometheus::{
+    prometheus, ExporterError, MetricsHandle, MetricsService, PrometheusExporter,
+};
+
+/// The `metrics` facade this crate records through. Use this re-export (or the same version)
+/// so your own metrics reach the same recorder: two facade versions in one build silently
+/// drop metrics.
+pub use metrics;
+
+/// The Prometheus exporter crate, re-exported for advanced configuration.
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub use metrics_exporter_prometheus;

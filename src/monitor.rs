@@ -1,0 +1,461 @@
+//! The core: [`Monitor`] (configuration and the bounded set of models) and [`ModelMonitor`]
+//! (one model's metric handles, registered once). Every adapter — the tower layer, the macros,
+//! framework glue — records through here and nowhere else.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, SharedString, Unit};
+
+use crate::cardinality::{Limiter, DEFAULT_MAX_VALUES, DEFAULT_MAX_VALUE_LEN};
+use crate::guard::InFlight;
+use crate::names::{self, MetricNames, DEFAULT_LATENCY_BUCKETS};
+use crate::{ConfigError, Outcome};
+
+static METADATA: Metadata<'static> =
+    Metadata::new(env!("CARGO_PKG_NAME"), Level::INFO, Some(module_path!()));
+
+/// The configuration shared by the models of one metric family, and the bounded set of those
+/// models.
+///
+/// Most services need only [`InferenceMonitorLayer::new`](crate::InferenceMonitorLayer::new) or
+/// [`ModelMonitor::new`], which use `Monitor::default()`. Build one yourself to change names,
+/// buckets or limits, or to pre-declare the labels a model can predict:
+///
+/// ```
+/// use inference_monitor::Monitor;
+///
+/// let monitor = Monitor::builder()
+///     .prefix("credit")
+///     .buckets(&[0.001, 0.01, 0.1, 1.0])?
+///     .max_labels(16)
+///     .labels(["approved", "rejected"])
+///     .build()?;
+/// let loan = monitor.model("loan");
+/// assert_eq!(loan.name(), "loan");
+/// assert_eq!(monitor.names().requests_total, "credit_inference_requests_total");
+/// # Ok::<(), inference_monitor::ConfigError>(())
+/// ```
+///
+/// Handles are registered with the recorder that is current when a model (or a new label) is
+/// first seen: install the exporter before building models. Cloning is cheap and shares the
+/// models.
+#[derive(Clone)]
+pub struct Monitor {
+    shared: Arc<MonitorShared>,
+}
+
+struct MonitorShared {
+    names: MetricNames,
+    buckets: Box<[f64]>,
+    max_labels: usize,
+    max_label_len: usize,
+    labels: Box<[Box<str>]>,
+    models: Limiter<ModelMonitor>,
+}
+
+impl fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Monitor")
+            .field("names", &self.shared.names)
+            .field("buckets", &self.shared.buckets)
+            .field("max_labels", &self.shared.max_labels)
+            .field("max_label_len", &self.shared.max_label_len)
+            .field("models", &self.shared.models.len())
+            .finish()
+    }
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        MonitorBuilder::default()
+            .build()
+            .expect("the default configuration is valid")
+    }
+}
+
+impl Monitor {
+    /// A monitor with the default names, buckets and limits.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder to change names, buckets and limits.
+    #[must_use]
+    pub fn builder() -> MonitorBuilder {
+        MonitorBuilder::default()
+    }
+
+    /// The monitor of the model called `name`, registering its metrics on first use.
+    ///
+    /// Model names are bounded like labels: past [`MonitorBuilder::max_models`] distinct names,
+    /// every new name shares the model `other`, and names are cut to
+    /// [`MonitorBuilder::max_label_len`] bytes.
+    #[must_use]
+    pub fn model(&self, name: &str) -> ModelMonitor {
+        self.shared
+            .models
+            .get(name, |bounded| ModelMonitor::register(self, bounded))
+    }
+
+    /// The metric names of this monitor.
+    #[must_use]
+    pub fn names(&self) -> &MetricNames {
+        &self.shared.names
+    }
+
+    /// The latency bucket boundaries, in seconds, that an exporter should use for this
+    /// monitor's latency histogram.
+    #[must_use]
+    pub fn buckets(&self) -> &[f64] {
+        &self.shared.buckets
+    }
+
+    /// Number of distinct model names admitted so far (the `other` model not included).
+    #[must_use]
+    pub fn model_count(&self) -> usize {
+        self.shared.models.len()
+    }
+}
+
+/// Builds a [`Monitor`]. Setters consume the builder; see each for its default.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MonitorBuilder {
+    names: MetricNames,
+    buckets: Vec<f64>,
+    max_models: usize,
+    max_labels: usize,
+    max_label_len: usize,
+    labels: Vec<String>,
+}
+
+impl Default for MonitorBuilder {
+    fn default() -> Self {
+        Self {
+            names: MetricNames::default(),
+            buckets: DEFAULT_LATENCY_BUCKETS.to_vec(),
+            max_models: DEFAULT_MAX_VALUES,
+            max_labels: DEFAULT_MAX_VALUES,
+            max_label_len: DEFAULT_MAX_VALUE_LEN,
+            labels: Vec::new(),
+        }
+    }
+}
+
+impl MonitorBuilder {
+    /// Puts `prefix` and `_` in front of the four default names (see [`MetricNames::with_prefix`]).
+    ///
+    /// Defaults to no prefix.
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.names = MetricNames::with_prefix(prefix);
+        self
+    }
+
+    /// Sets all four names at once.
+    ///
+    /// Defaults to [`MetricNames::default`], the seed's four names.
+    pub fn names(mut self, names: MetricNames) -> Self {
+        self.names = names;
+        self
+    }
+
+    /// Sets the latency bucket boundaries, in seconds.
+    ///
+    /// Defaults to [`DEFAULT_LATENCY_BUCKETS`](crate::names::DEFAULT_LATENCY_BUCKETS).
+    ///
+    /// ## Errors
+    ///
+    /// [`ConfigError::InvalidBuckets`] when the list is empty, holds a non-finite value or is
+    /// not strictly increasing.
+    pub fn buckets(mut self, buckets: &[f64]) -> Result<Self, ConfigError> {
+        names::validate_buckets(buckets)?;
+        self.buckets = buckets.to_vec();
+        Ok(self)
+    }
+
+    /// Sets the maximum number of distinct model names; more share the model `other`.
+    ///
+    /// Defaults to 64.
+    pub fn max_models(mut self, max: usize) -> Self {
+        self.max_models = max;
+        self
+    }
+
+    /// Sets the maximum number of distinct predicted labels per model; more are counted under
+    /// `other`.
+    ///
+    /// Defaults to 64.
+    pub fn max_labels(mut self, max: usize) -> Self {
+        self.max_labels = max;
+        self
+    }
+
+    /// Sets the maximum length, in bytes, of a model name or predicted label; longer values are
+    /// cut at a character boundary.
+    ///
+    /// Defaults to 64.
+    pub fn max_label_len(mut self, max: usize) -> Self {
+        self.max_label_len = max;
+        self
+    }
+
+    /// Declares the labels the models can predict. Their series are created at zero with each
+    /// model, so `rate()` and share-of-label queries work from the first scrape, and looking
+    /// them up takes no lock. They count towards [`max_labels`](Self::max_labels).
+    ///
+    /// Defaults to none: labels are admitted as they are first reported.
+    pub fn labels<I, L>(mut self, labels: I) -> Self
+    where
+        I: IntoIterator<Item = L>,
+        L: Into<String>,
+    {
+        self.labels = labels.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Builds the monitor.
+    ///
+    /// ## Errors
+    ///
+    /// [`ConfigError`] when a name is invalid or duplicated, or a limit is zero.
+    pub fn build(self) -> Result<Monitor, ConfigError> {
+        self.names.validate()?;
+        if self.max_models == 0 {
+            return Err(ConfigError::ZeroLimit("max_models"));
+        }
+        if self.max_labels == 0 {
+            return Err(ConfigError::ZeroLimit("max_labels"));
+        }
+        if self.max_label_len == 0 {
+            return Err(ConfigError::ZeroLimit("max_label_len"));
+        }
+        let mut labels: Vec<Box<str>> = Vec::new();
+        for l in &self.labels {
+            let l = crate::cardinality::truncate(l, self.max_label_len);
+            if !l.is_empty() && !labels.iter().any(|k| **k == *l) && labels.len() < self.max_labels {
+                labels.push(l.into());
+            }
+        }
+        Ok(Monitor {
+            shared: Arc::new(MonitorShared {
+                names: self.names,
+                buckets: self.buckets.into_boxed_slice(),
+                max_labels: self.max_labels,
+                max_label_len: self.max_label_len,
+                labels: labels.into_boxed_slice(),
+                models: Limiter::new(self.max_models, self.max_label_len, Vec::new()),
+            }),
+        })
+    }
+}
+
+/// One model's metrics: handles registered once, reused by every request.
+///
+/// [`start`](Self::start) hands out an [`InFlight`] guard that records the request exactly
+/// once. Cloning is cheap (one reference count).
+///
+/// ```
+/// use inference_monitor::{ModelMonitor, Outcome};
+/// use inference_monitor::testing::TestRecorder;
+///
+/// let recorder = TestRecorder::new();
+/// let _local = recorder.local();
+/// let loan = ModelMonitor::new("loan");
+///
+/// let mut request = loan.start();
+/// request.predicted("approved");
+/// request.finish(Outcome::Success);
+///
+/// assert_eq!(recorder.counter("inference_requests_total", &[("model", "loan"), ("outcome", "success")]), Some(1));
+/// assert_eq!(recorder.counter("inference_predictions_total", &[("model", "loan"), ("label", "approved")]), Some(1));
+/// assert_eq!(recorder.gauge("inference_inprogress_requests", &[("model", "loan")]), Some(0.0));
+/// ```
+#[derive(Clone)]
+pub struct ModelMonitor {
+    pub(crate) shared: Arc<ModelShared>,
+}
+
+pub(crate) struct ModelShared {
+    name: SharedString,
+    monitor: Monitor,
+    requests: [Counter; 4],
+    latency: [Histogram; 4],
+    inprogress: Gauge,
+    labels: Limiter<Counter>,
+}
+
+impl fmt::Debug for ModelMonitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelMonitor")
+            .field("name", &self.shared.name)
+            .field("labels", &self.shared.labels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ModelMonitor {
+    /// The monitor of model `name` with the default configuration ([`Monitor::default`]).
+    #[must_use]
+    pub fn new(name: &str) -> Self {
+        Monitor::default().model(name)
+    }
+
+    /// The model name as it appears in the `model` label (bounded and truncated).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The [`Monitor`] this model belongs to.
+    #[must_use]
+    pub fn monitor(&self) -> &Monitor {
+        &self.shared.monitor
+    }
+
+    /// Starts one request: the in-progress gauge goes up and the clock starts. The returned
+    /// guard records the request when it is finished or dropped.
+    #[must_use = "the request is recorded when the guard is finished or dropped"]
+    pub fn start(&self) -> InFlight {
+        self.shared.inprogress.increment(1.0);
+        InFlight::new(self.clone(), Instant::now())
+    }
+
+    /// Runs `call` as one monitored request and returns its value.
+    ///
+    /// `report` receives the value and the guard, and finishes the guard (if it does not, the
+    /// request counts as `cancelled`). A panic in `call` counts as `server_error` and goes on
+    /// unwinding.
+    ///
+    /// ```
+    /// use inference_monitor::{ModelMonitor, Outcome};
+    /// # let recorder = inference_monitor::testing::TestRecorder::new();
+    /// # let _local = recorder.local();
+    /// let loan = ModelMonitor::new("loan");
+    /// let score = loan.observe(|| 0.93_f64, |score, mut request| {
+    ///     request.predicted(if *score >= 0.5 { "approved" } else { "rejected" });
+    ///     request.finish(Outcome::Success);
+    /// });
+    /// assert_eq!(score, 0.93);
+    /// # assert_eq!(recorder.counter("inference_predictions_total", &[("model", "loan"), ("label", "approved")]), Some(1));
+    /// ```
+    pub fn observe<T>(&self, call: impl FnOnce() -> T, report: impl FnOnce(&T, InFlight)) -> T {
+        let request = self.start();
+        let value = call();
+        report(&value, request);
+        value
+    }
+
+    /// Wraps `future` as one monitored request, started now. See [`Observed`](crate::Observed).
+    pub fn observe_future<F, R>(&self, future: F, report: R) -> crate::Observed<F, R>
+    where
+        F: std::future::Future,
+        R: FnOnce(&F::Output, InFlight),
+    {
+        crate::Observed::new(future, self.start(), report)
+    }
+
+    /// Records a finished request. Called by [`InFlight`] exactly once.
+    pub(crate) fn record(&self, outcome: Outcome, seconds: f64, label: Option<&Counter>) {
+        let s = &self.shared;
+        s.requests[outcome.index()].increment(1);
+        s.latency[outcome.index()].record(seconds);
+        if let Some(label) = label {
+            label.increment(1);
+        }
+        s.inprogress.decrement(1.0);
+    }
+
+    /// The predictions counter of `label` (bounded).
+    pub(crate) fn label_counter(&self, label: &str) -> Counter {
+        let s = &self.shared;
+        s.labels
+            .get(label, |bounded| s.monitor.register_label(&s.name, bounded))
+    }
+
+    fn register(monitor: &Monitor, name: &str) -> ModelMonitor {
+        let names = monitor.names();
+        describe(names);
+        let model: SharedString = SharedString::from(name.to_owned());
+        let model_label = || Label::new(names::LABEL_MODEL, model.clone());
+        let with_outcome = |o: Outcome| vec![model_label(), Label::new(names::LABEL_OUTCOME, o.as_str())];
+        let requests = Outcome::ALL.map(|o| counter(&names.requests_total, with_outcome(o)));
+        let latency = Outcome::ALL.map(|o| histogram(&names.request_latency_seconds, with_outcome(o)));
+        let inprogress = gauge(&names.inprogress_requests, vec![model_label()]);
+        let s = &monitor.shared;
+        let preset = s
+            .labels
+            .iter()
+            .map(|l| (l.clone(), monitor.register_label(&model, l)))
+            .collect();
+        ModelMonitor {
+            shared: Arc::new(ModelShared {
+                name: model.clone(),
+                monitor: monitor.clone(),
+                requests,
+                latency,
+                inprogress,
+                labels: Limiter::new(s.max_labels, s.max_label_len, preset),
+            }),
+        }
+    }
+}
+
+impl Monitor {
+    fn register_label(&self, model: &SharedString, label: &str) -> Counter {
+        counter(
+            &self.names().predictions_total,
+            vec![
+                Label::new(names::LABEL_MODEL, model.clone()),
+                Label::new(names::LABEL_PREDICTION, label.to_owned()),
+            ],
+        )
+    }
+}
+
+fn key_name(name: &std::borrow::Cow<'static, str>) -> KeyName {
+    KeyName::from(SharedString::from(name.clone()))
+}
+
+fn counter(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Counter {
+    let key = Key::from_parts(key_name(name), labels);
+    metrics::with_recorder(|r| r.register_counter(&key, &METADATA))
+}
+
+fn histogram(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Histogram {
+    let key = Key::from_parts(key_name(name), labels);
+    metrics::with_recorder(|r| r.register_histogram(&key, &METADATA))
+}
+
+fn gauge(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Gauge {
+    let key = Key::from_parts(key_name(name), labels);
+    metrics::with_recorder(|r| r.register_gauge(&key, &METADATA))
+}
+
+/// Gives the current recorder the HELP text and unit of the four metrics.
+fn describe(names: &MetricNames) {
+    metrics::with_recorder(|r| {
+        r.describe_counter(
+            key_name(&names.requests_total),
+            Some(Unit::Count),
+            names::HELP_REQUESTS_TOTAL.into(),
+        );
+        r.describe_histogram(
+            key_name(&names.request_latency_seconds),
+            Some(Unit::Seconds),
+            names::HELP_REQUEST_LATENCY.into(),
+        );
+        r.describe_counter(
+            key_name(&names.predictions_total),
+            Some(Unit::Count),
+            names::HELP_PREDICTIONS_TOTAL.into(),
+        );
+        r.describe_gauge(
+            key_name(&names.inprogress_requests),
+            Some(Unit::Count),
+            names::HELP_INPROGRESS.into(),
+        );
+    });
+}

@@ -1,0 +1,75 @@
+//! [`InferenceMonitorService`]: the service made by [`InferenceMonitorLayer`](crate::InferenceMonitorLayer).
+
+use std::fmt;
+use std::task::{Context, Poll};
+
+use tower_service::Service;
+
+use crate::future::ResponseFuture;
+use crate::layer::{LatencyEnd, ModelSource};
+use crate::outcome::ClassifyResponse;
+
+/// A service monitored by [`InferenceMonitorLayer`](crate::InferenceMonitorLayer).
+///
+/// Its error type is the inner service's, unchanged; its response body is
+/// [`ResponseBody`](crate::ResponseBody), which ends the measurement at the end of the body.
+#[derive(Clone)]
+pub struct InferenceMonitorService<S, M, C> {
+    pub(crate) inner: S,
+    pub(crate) models: M,
+    pub(crate) classifier: C,
+    pub(crate) latency: LatencyEnd,
+}
+
+impl<S: fmt::Debug, M: fmt::Debug, C> fmt::Debug for InferenceMonitorService<S, M, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InferenceMonitorService")
+            .field("inner", &self.inner)
+            .field("models", &self.models)
+            .field("latency", &self.latency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, M, C> InferenceMonitorService<S, M, C> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, M, C, ReqBody, ResBody> Service<http::Request<ReqBody>> for InferenceMonitorService<S, M, C>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    M: ModelSource,
+    C: ClassifyResponse + Clone,
+    ResBody: http_body::Body,
+{
+    type Response = http::Response<crate::ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let (request, guard) = self.models.start(request);
+        ResponseFuture::new(
+            self.inner.call(request),
+            guard,
+            self.classifier.clone(),
+            self.latency,
+        )
+    }
+}

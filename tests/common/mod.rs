@@ -1,0 +1,288 @@
+//! Helpers shared by the integration tests: a Prometheus text parser, a tiny HTTP/1.1 client,
+//! and a runner for the example servers.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// One sample of the text exposition format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// A parsed `/metrics` page.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    pub samples: Vec<Sample>,
+    pub help: BTreeMap<String, String>,
+    pub types: BTreeMap<String, String>,
+}
+
+impl Exposition {
+    /// Parses the Prometheus text format strictly: any line it does not understand panics
+    /// with the line, so a broken exposition fails the test.
+    pub fn parse(text: &str) -> Self {
+        let mut out = Exposition::default();
+        for line in text.lines() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+                out.help.insert(name.to_owned(), help.to_owned());
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, ty) = rest.split_once(' ').expect("TYPE line has a type");
+                out.types.insert(name.to_owned(), ty.to_owned());
+                continue;
+            }
+            if line.starts_with('#') {
+                continue;
+            }
+            out.samples.push(parse_sample(line));
+        }
+        out
+    }
+
+    /// The value of the one sample `name` whose labels include all of `labels`.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let found: Vec<_> = self.matching(name, labels).collect();
+        assert!(found.len() <= 1, "{name} {labels:?} matches {} samples", found.len());
+        found.first().map(|s| s.value)
+    }
+
+    /// The sum over every sample `name` whose labels include all of `labels`.
+    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.matching(name, labels).map(|s| s.value).sum()
+    }
+
+    /// Samples `name` whose labels include all of `labels`.
+    pub fn matching<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(&'a str, &'a str)],
+    ) -> impl Iterator<Item = &'a Sample> + 'a {
+        self.samples.iter().filter(move |s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+    }
+
+    /// The distinct values of label `label` across samples `name`.
+    pub fn label_values(&self, name: &str, label: &str) -> BTreeSet<String> {
+        self.samples
+            .iter()
+            .filter(|s| s.name == name)
+            .filter_map(|s| s.labels.get(label).cloned())
+            .collect()
+    }
+}
+
+fn parse_sample(line: &str) -> Sample {
+    let (name_end, labels, rest) = match line.find('{') {
+        Some(open) => {
+            let mut labels = BTreeMap::new();
+            let bytes: Vec<char> = line[open + 1..].chars().collect();
+            let mut i = 0;
+            loop {
+                if bytes[i] == '}' {
+                    i += 1;
+                    break;
+                }
+                let mut key = String::new();
+                while bytes[i] != '=' {
+                    key.push(bytes[i]);
+                    i += 1;
+                }
+                i += 1;
+                assert_eq!(bytes[i], '"', "label value must be quoted: {line}");
+                i += 1;
+                let mut value = String::new();
+                loop {
+                    match bytes[i] {
+                        '\\' => {
+                            i += 1;
+                            value.push(match bytes[i] {
+                                'n' => '\n',
+                                '\\' => '\\',
+                                '"' => '"',
+                                c => panic!("bad escape \\{c} in {line}"),
+                            });
+                        }
+                        '"' => break,
+                        '\n' => panic!("raw newline in label value: {line}"),
+                        c => value.push(c),
+                    }
+                    i += 1;
+                }
+                i += 1;
+                labels.insert(key.trim().to_owned(), value);
+                if bytes[i] == ',' {
+                    i += 1;
+                }
+            }
+            let rest: String = bytes[i..].iter().collect();
+            (open, labels, rest)
+        }
+        None => {
+            let sp = line.find(' ').expect("sample has a value");
+            (sp, BTreeMap::new(), line[sp..].to_owned())
+        }
+    };
+    let name = line[..name_end].to_owned();
+    let value_text = rest.split_whitespace().next().expect("sample has a value");
+    let value = match value_text {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        "NaN" => f64::NAN,
+        v => v.parse().unwrap_or_else(|_| panic!("bad value {v:?} in {line}")),
+    };
+    Sample {
+        name,
+        labels,
+        value,
+    }
+}
+
+/// An HTTP response as the tests see it.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Sends one HTTP/1.1 request (`Connection: close`) and reads the whole answer.
+pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("response has a head");
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap();
+    let status = status_line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    HttpResponse { status, headers, body }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").expect("chunk size");
+        let size = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+}
+
+/// POSTs a JSON body to `path`.
+pub fn post_json(addr: SocketAddr, path: &str, body: &str) -> HttpResponse {
+    http(addr, "POST", path, &[("Content-Type", "application/json")], body.as_bytes())
+}
+
+/// Fetches and parses `/metrics`.
+pub fn scrape(addr: SocketAddr) -> Exposition {
+    let res = http(addr, "GET", "/metrics", &[], b"");
+    assert_eq!(res.status, 200, "GET /metrics: {}", res.body);
+    Exposition::parse(&res.body)
+}
+
+/// A running example server; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub banner: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The path of a built example binary (`cargo test` builds the examples before running tests).
+pub fn example_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let path = profile_dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test` (it builds the examples), or `cargo build --example {name}` first",
+        path.display()
+    );
+    path
+}
+
+/// Starts example `name` on a free loopback port (`ADDR=127.0.0.1:0`) and waits for its banner.
+pub fn start_example(name: &str, env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(example_path(name));
+    cmd.env("ADDR", "127.0.0.1:0").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start example");
+    let stdout = child.stdout.take().unwrap();
+    let mut reader = BufReader::new(stdout);
+    let mut banner = Vec::new();
+    let addr = loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line).expect("read banner");
+        assert!(n > 0, "{name} exited before printing its address; banner so far: {banner:?}");
+        banner.push(line.trim_end().to_owned());
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.trim().parse::<SocketAddr>().expect("banner address");
+        }
+    };
+    // Keep reading stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+            sink.clear();
+        }
+    });
+    Server { child, addr, banner }
+}
