@@ -1,0 +1,113 @@
+//! What monitoring costs per request, against the service alone and against the least any such
+//! layer must do. Run: `cargo bench --bench overhead`.
+//!
+//! - `overhead/bare`: a trivial service (`ready` + `call`, response body read to its end);
+//! - `overhead/floor`: bare plus two clock reads, a counter, a histogram and a gauge up and
+//!   down on handles registered once — the physical floor of any such layer;
+//! - `overhead/layer`: bare wrapped in `InferenceMonitorLayer`, reporting a label;
+//! - `overhead/fn_bare`, `overhead/macro`: a trivial function alone and inside `monitor!`.
+//!
+//! All cases share one Prometheus recorder, installed globally.
+
+use std::convert::Infallible;
+use std::future::{ready, Future};
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::Full;
+use inference_monitor::{monitor, InferenceMonitorLayer, Monitor, Prediction};
+use tower::{service_fn, Layer, Service};
+
+type Bytes = axum::body::Bytes;
+
+/// Polls an always-ready future to completion.
+fn now<F: Future>(f: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(f).poll(&mut cx) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!("the benchmarked services answer at once"),
+    }
+}
+
+/// Reads a body to its end.
+fn drain<B: Body + Unpin>(mut body: B) {
+    let mut cx = Context::from_waker(Waker::noop());
+    while let Poll::Ready(Some(frame)) = std::pin::Pin::new(&mut body).poll_frame(&mut cx) {
+        black_box(frame.ok());
+    }
+}
+
+fn inner() -> impl Service<
+    Request<()>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>,
+> + Clone {
+    service_fn(|_req: Request<()>| {
+        let mut res = Response::new(Full::new(Bytes::from_static(b"{\"label\":\"approved\"}")));
+        Prediction::new("approved").insert_into(&mut res);
+        ready(Ok(res))
+    })
+}
+
+fn request<S, B>(svc: &mut S)
+where
+    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
+    B: Body + Unpin,
+{
+    now(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
+    let res = now(svc.call(Request::new(()))).unwrap();
+    drain(res.into_body());
+}
+
+fn trivial(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31).wrapping_add(7)
+}
+
+fn overhead(c: &mut Criterion) {
+    let _metrics = inference_monitor::prometheus()
+        .install()
+        .expect("install the Prometheus recorder");
+    let monitor = Monitor::builder()
+        .labels(["approved", "rejected"])
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("overhead");
+
+    let mut bare = inner();
+    group.bench_function("bare", |b| b.iter(|| request(&mut bare)));
+
+    let counter = metrics::counter!("floor_requests_total", "model" => "loan", "outcome" => "success");
+    let histogram = metrics::histogram!("floor_latency_seconds", "model" => "loan", "outcome" => "success");
+    let gauge = metrics::gauge!("floor_inprogress", "model" => "loan");
+    let mut floor = inner();
+    group.bench_function("floor", |b| {
+        b.iter(|| {
+            gauge.increment(1.0);
+            let start = Instant::now();
+            request(&mut floor);
+            let elapsed = Instant::now().duration_since(start);
+            counter.increment(1);
+            histogram.record(elapsed.as_secs_f64());
+            gauge.decrement(1.0);
+        });
+    });
+
+    let mut layered = InferenceMonitorLayer::for_model(monitor.model("loan")).layer(inner());
+    group.bench_function("layer", |b| b.iter(|| request(&mut layered)));
+
+    group.bench_function("fn_bare", |b| b.iter(|| trivial(42)));
+    let model = monitor.model("fn");
+    group.bench_function("macro", |b| {
+        b.iter(|| monitor!(model, trivial(42), label = |_| "approved"));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, overhead);
+criterion_main!(benches);
