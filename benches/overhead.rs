@@ -13,7 +13,8 @@ use std::convert::Infallible;
 use std::future::{ready, Future};
 use std::hint::black_box;
 use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -25,9 +26,20 @@ use tower::{service_fn, Layer, Service};
 
 type Bytes = axum::body::Bytes;
 
+struct Noop;
+
+impl Wake for Noop {
+    fn wake(self: Arc<Self>) {}
+}
+
+fn noop_waker() -> Waker {
+    Waker::from(Arc::new(Noop))
+}
+
 /// Polls an always-ready future to completion.
 fn now<F: Future>(f: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
     match pin!(f).poll(&mut cx) {
         Poll::Ready(v) => v,
         Poll::Pending => unreachable!("the benchmarked services answer at once"),
@@ -36,18 +48,18 @@ fn now<F: Future>(f: F) -> F::Output {
 
 /// Reads a body to its end.
 fn drain<B: Body + Unpin>(mut body: B) {
-    let mut cx = Context::from_waker(Waker::noop());
+    let waker = noop_waker();
+    let mut cx = Context::from_waker(&waker);
     while let Poll::Ready(Some(frame)) = std::pin::Pin::new(&mut body).poll_frame(&mut cx) {
         black_box(frame.ok());
     }
 }
 
-fn inner() -> impl Service<
-    Request<()>,
-    Response = Response<Full<Bytes>>,
-    Error = Infallible,
-    Future = std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>,
-> + Clone {
+type Answer = std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>;
+
+fn inner(
+) -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible, Future = Answer>
+       + Clone {
     service_fn(|_req: Request<()>| {
         let mut res = Response::new(Full::new(Bytes::from_static(b"{\"label\":\"approved\"}")));
         Prediction::new("approved").insert_into(&mut res);
@@ -82,8 +94,10 @@ fn overhead(c: &mut Criterion) {
     let mut bare = inner();
     group.bench_function("bare", |b| b.iter(|| request(&mut bare)));
 
-    let counter = metrics::counter!("floor_requests_total", "model" => "loan", "outcome" => "success");
-    let histogram = metrics::histogram!("floor_latency_seconds", "model" => "loan", "outcome" => "success");
+    let counter =
+        metrics::counter!("floor_requests_total", "model" => "loan", "outcome" => "success");
+    let histogram =
+        metrics::histogram!("floor_latency_seconds", "model" => "loan", "outcome" => "success");
     let gauge = metrics::gauge!("floor_inprogress", "model" => "loan");
     let mut floor = inner();
     group.bench_function("floor", |b| {

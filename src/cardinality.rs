@@ -69,7 +69,12 @@ impl<T: Clone> Limiter<T> {
 
     /// Number of distinct values admitted so far (the overflow entry not included).
     pub(crate) fn len(&self) -> usize {
-        self.preset.len() + self.seen.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.preset.len()
+            + self
+                .seen
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len()
     }
 
     /// `value` cut to the maximum length at a character boundary; empty becomes `unknown`.

@@ -118,7 +118,10 @@ impl<M, C> InferenceMonitorLayer<M, C> {
     /// `Fn(StatusCode, &HeaderMap) -> Outcome`).
     ///
     /// Defaults to [`StatusClassifier`]: 4xx is `client_error`, 5xx `server_error`.
-    pub fn classify_with<C2: ClassifyResponse>(self, classifier: C2) -> InferenceMonitorLayer<M, C2> {
+    pub fn classify_with<C2: ClassifyResponse>(
+        self,
+        classifier: C2,
+    ) -> InferenceMonitorLayer<M, C2> {
         InferenceMonitorLayer {
             models: self.models,
             classifier,

@@ -6,7 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, SharedString, Unit};
+use metrics::{
+    Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, SharedString, Unit,
+};
 
 use crate::cardinality::{Limiter, DEFAULT_MAX_VALUES, DEFAULT_MAX_VALUE_LEN};
 use crate::guard::InFlight;
@@ -83,7 +85,6 @@ impl Monitor {
     }
 
     /// A builder to change names, buckets and limits.
-    #[must_use]
     pub fn builder() -> MonitorBuilder {
         MonitorBuilder::default()
     }
@@ -235,7 +236,8 @@ impl MonitorBuilder {
         let mut labels: Vec<Box<str>> = Vec::new();
         for l in &self.labels {
             let l = crate::cardinality::truncate(l, self.max_label_len);
-            if !l.is_empty() && !labels.iter().any(|k| **k == *l) && labels.len() < self.max_labels {
+            if !l.is_empty() && !labels.iter().any(|k| **k == *l) && labels.len() < self.max_labels
+            {
                 labels.push(l.into());
             }
         }
@@ -380,9 +382,11 @@ impl ModelMonitor {
         describe(names);
         let model: SharedString = SharedString::from(name.to_owned());
         let model_label = || Label::new(names::LABEL_MODEL, model.clone());
-        let with_outcome = |o: Outcome| vec![model_label(), Label::new(names::LABEL_OUTCOME, o.as_str())];
+        let with_outcome =
+            |o: Outcome| vec![model_label(), Label::new(names::LABEL_OUTCOME, o.as_str())];
         let requests = Outcome::ALL.map(|o| counter(&names.requests_total, with_outcome(o)));
-        let latency = Outcome::ALL.map(|o| histogram(&names.request_latency_seconds, with_outcome(o)));
+        let latency =
+            Outcome::ALL.map(|o| histogram(&names.request_latency_seconds, with_outcome(o)));
         let inprogress = gauge(&names.inprogress_requests, vec![model_label()]);
         let s = &monitor.shared;
         let preset = s
@@ -415,20 +419,24 @@ impl Monitor {
     }
 }
 
+#[allow(clippy::ptr_arg)] // cloned: a static name stays a borrow
 fn key_name(name: &std::borrow::Cow<'static, str>) -> KeyName {
     KeyName::from(SharedString::from(name.clone()))
 }
 
+#[allow(clippy::ptr_arg)] // cloned: a static name stays a borrow
 fn counter(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Counter {
     let key = Key::from_parts(key_name(name), labels);
     metrics::with_recorder(|r| r.register_counter(&key, &METADATA))
 }
 
+#[allow(clippy::ptr_arg)] // cloned: a static name stays a borrow
 fn histogram(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Histogram {
     let key = Key::from_parts(key_name(name), labels);
     metrics::with_recorder(|r| r.register_histogram(&key, &METADATA))
 }
 
+#[allow(clippy::ptr_arg)] // cloned: a static name stays a borrow
 fn gauge(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Gauge {
     let key = Key::from_parts(key_name(name), labels);
     metrics::with_recorder(|r| r.register_gauge(&key, &METADATA))

@@ -145,7 +145,9 @@ pub(crate) fn is_valid_metric_name(name: &str) -> bool {
 /// Checks a bucket list: non-empty, finite, strictly increasing.
 pub(crate) fn validate_buckets(buckets: &[f64]) -> Result<(), crate::ConfigError> {
     if buckets.is_empty() {
-        return Err(crate::ConfigError::InvalidBuckets("the list is empty".into()));
+        return Err(crate::ConfigError::InvalidBuckets(
+            "the list is empty".into(),
+        ));
     }
     if let Some(b) = buckets.iter().find(|b| !b.is_finite()) {
         return Err(crate::ConfigError::InvalidBuckets(format!(

@@ -135,7 +135,10 @@ mod tests {
         let c = StatusClassifier;
         let h = HeaderMap::new();
         assert_eq!(c.classify_response(StatusCode::OK, &h), Outcome::Success);
-        assert_eq!(c.classify_response(StatusCode::SEE_OTHER, &h), Outcome::Success);
+        assert_eq!(
+            c.classify_response(StatusCode::SEE_OTHER, &h),
+            Outcome::Success
+        );
         assert_eq!(
             c.classify_response(StatusCode::UNPROCESSABLE_ENTITY, &h),
             Outcome::ClientError
@@ -156,7 +159,7 @@ mod tests {
         for (i, o) in Outcome::ALL.iter().enumerate() {
             assert_eq!(o.index(), i);
         }
-        let names: Vec<_> = Outcome::ALL.iter().map(|o| o.to_string()).collect();
+        let names: Vec<_> = Outcome::ALL.iter().map(ToString::to_string).collect();
         assert_eq!(
             names,
             ["success", "client_error", "server_error", "cancelled"]

@@ -65,7 +65,10 @@ struct Samples(Mutex<Vec<f64>>);
 
 impl HistogramFn for Samples {
     fn record(&self, value: f64) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(value);
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(value);
     }
 }
 
@@ -200,17 +203,26 @@ impl Recorder for TestRecorder {
     }
 
     fn register_counter(&self, key: &Key, _metadata: &Metadata<'_>) -> Counter {
-        let cell = lock(&self.state.counters).entry(key.clone()).or_default().clone();
+        let cell = lock(&self.state.counters)
+            .entry(key.clone())
+            .or_default()
+            .clone();
         Counter::from_arc(cell)
     }
 
     fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> Gauge {
-        let cell = lock(&self.state.gauges).entry(key.clone()).or_default().clone();
+        let cell = lock(&self.state.gauges)
+            .entry(key.clone())
+            .or_default()
+            .clone();
         Gauge::from_arc(cell)
     }
 
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
-        let cell = lock(&self.state.histograms).entry(key.clone()).or_default().clone();
+        let cell = lock(&self.state.histograms)
+            .entry(key.clone())
+            .or_default()
+            .clone();
         Histogram::from_arc(cell)
     }
 }

@@ -13,7 +13,11 @@ fn serves_predictions_and_exact_metrics_over_real_http() {
     let server = start_example("axum_loan", &[]);
     let addr = server.addr;
     assert_ne!(addr.port(), 0, "the banner must show the real port");
-    assert!(server.banner.iter().any(|l| l.contains("curl")), "banner: {:?}", server.banner);
+    assert!(
+        server.banner.iter().any(|l| l.contains("curl")),
+        "banner: {:?}",
+        server.banner
+    );
 
     let health = http(addr, "GET", "/healthz", &[], b"");
     assert_eq!(health.status, 200);
@@ -32,22 +36,64 @@ fn serves_predictions_and_exact_metrics_over_real_http() {
     let bad = post_json(addr, "/predict", r#"{"applicant_income": 5000}"#);
     assert_eq!(bad.status, 422, "{}", bad.body);
     let err = bad.json();
-    assert!(err["error"].as_str().unwrap().contains("coapplicant_income") || err["field"].is_string(), "{err}");
-    assert!(bad.header("content-type").unwrap().starts_with("application/json"));
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("coapplicant_income")
+            || err["field"].is_string(),
+        "{err}"
+    );
+    assert!(bad
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
 
     let m = scrape(addr);
-    let loan = |outcome: &str| m.value("inference_requests_total", &[("model", "loan"), ("outcome", outcome)]);
+    let loan = |outcome: &str| {
+        m.value(
+            "inference_requests_total",
+            &[("model", "loan"), ("outcome", outcome)],
+        )
+    };
     assert_eq!(loan("success"), Some(2.0));
     assert_eq!(loan("client_error"), Some(1.0));
     assert_eq!(loan("server_error"), Some(0.0));
     assert_eq!(loan("cancelled"), Some(0.0));
-    assert_eq!(m.sum("inference_predictions_total", &[("model", "loan")]), 2.0);
-    assert_eq!(m.value("inference_predictions_total", &[("model", "loan"), ("label", "approved")]), Some(1.0));
-    assert_eq!(m.value("inference_predictions_total", &[("model", "loan"), ("label", "rejected")]), Some(1.0));
-    assert_eq!(m.value("inference_inprogress_requests", &[("model", "loan")]), Some(0.0));
-    assert_eq!(m.sum("inference_request_latency_seconds_count", &[("model", "loan")]), 3.0);
     assert_eq!(
-        m.value("inference_request_latency_seconds_bucket", &[("model", "loan"), ("outcome", "success"), ("le", "+Inf")]),
+        m.sum("inference_predictions_total", &[("model", "loan")]),
+        2.0
+    );
+    assert_eq!(
+        m.value(
+            "inference_predictions_total",
+            &[("model", "loan"), ("label", "approved")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.value(
+            "inference_predictions_total",
+            &[("model", "loan"), ("label", "rejected")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.value("inference_inprogress_requests", &[("model", "loan")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.sum(
+            "inference_request_latency_seconds_count",
+            &[("model", "loan")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        m.value(
+            "inference_request_latency_seconds_bucket",
+            &[("model", "loan"), ("outcome", "success"), ("le", "+Inf")]
+        ),
         Some(2.0)
     );
     for name in [
@@ -65,20 +111,60 @@ fn serves_predictions_and_exact_metrics_over_real_http() {
 fn every_rejected_request_gets_a_json_4xx_and_counts_as_client_error() {
     let server = start_example("axum_loan", &[]);
     let addr = server.addr;
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16)> = vec![
-        ("bad syntax", vec![("Content-Type", "application/json")], b"{\"applicant_income\": ".to_vec(), 400),
-        ("wrong content type", vec![("Content-Type", "text/plain")], GOOD.as_bytes().to_vec(), 415),
-        ("wrong type", vec![("Content-Type", "application/json")], GOOD.replace("5000", "\"5000\"").into_bytes(), 422),
-        ("negative amount", vec![("Content-Type", "application/json")], GOOD.replace("\"loan_amount\": 120", "\"loan_amount\": -5").into_bytes(), 422),
-        ("unknown enum", vec![("Content-Type", "application/json")], GOOD.replace("urban", "moon").into_bytes(), 422),
-        ("not an object", vec![("Content-Type", "application/json")], b"[1, 2, 3]".to_vec(), 422),
-        ("too large", vec![("Content-Type", "application/json")], format!("{{\"pad\": \"{}\"}}", "x".repeat(20 * 1024)).into_bytes(), 413),
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
+        (
+            "bad syntax",
+            vec![("Content-Type", "application/json")],
+            b"{\"applicant_income\": ".to_vec(),
+            400,
+        ),
+        (
+            "wrong content type",
+            vec![("Content-Type", "text/plain")],
+            GOOD.as_bytes().to_vec(),
+            415,
+        ),
+        (
+            "wrong type",
+            vec![("Content-Type", "application/json")],
+            GOOD.replace("5000", "\"5000\"").into_bytes(),
+            422,
+        ),
+        (
+            "negative amount",
+            vec![("Content-Type", "application/json")],
+            GOOD.replace("\"loan_amount\": 120", "\"loan_amount\": -5")
+                .into_bytes(),
+            422,
+        ),
+        (
+            "unknown enum",
+            vec![("Content-Type", "application/json")],
+            GOOD.replace("urban", "moon").into_bytes(),
+            422,
+        ),
+        (
+            "not an object",
+            vec![("Content-Type", "application/json")],
+            b"[1, 2, 3]".to_vec(),
+            422,
+        ),
+        (
+            "too large",
+            vec![("Content-Type", "application/json")],
+            format!("{{\"pad\": \"{}\"}}", "x".repeat(20 * 1024)).into_bytes(),
+            413,
+        ),
     ];
     for (what, headers, body, status) in &cases {
         let res = http(addr, "POST", "/predict", headers, body);
         assert_eq!(res.status, *status, "{what}: {}", res.body);
         let json = res.json();
-        assert!(json["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {json}");
+        assert!(
+            json["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: {json}"
+        );
     }
     let wrong_method = http(addr, "GET", "/predict", &[], b"");
     assert_eq!(wrong_method.status, 405);
@@ -89,12 +175,27 @@ fn every_rejected_request_gets_a_json_4xx_and_counts_as_client_error() {
     let m = scrape(addr);
     // Every rejected /predict request, the 405 included; the 404 is outside the monitored route.
     assert_eq!(
-        m.value("inference_requests_total", &[("model", "loan"), ("outcome", "client_error")]),
+        m.value(
+            "inference_requests_total",
+            &[("model", "loan"), ("outcome", "client_error")]
+        ),
         Some(cases.len() as f64 + 1.0)
     );
-    assert_eq!(m.value("inference_requests_total", &[("model", "loan"), ("outcome", "success")]), Some(0.0));
-    assert_eq!(m.sum("inference_predictions_total", &[("model", "loan")]), 0.0);
-    assert_eq!(m.value("inference_inprogress_requests", &[("model", "loan")]), Some(0.0));
+    assert_eq!(
+        m.value(
+            "inference_requests_total",
+            &[("model", "loan"), ("outcome", "success")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.sum("inference_predictions_total", &[("model", "loan")]),
+        0.0
+    );
+    assert_eq!(
+        m.value("inference_inprogress_requests", &[("model", "loan")]),
+        Some(0.0)
+    );
 }
 
 #[cfg(unix)]
@@ -103,7 +204,10 @@ fn shuts_down_gracefully_on_sigterm() {
     let mut server = start_example("axum_loan", &[]);
     assert_eq!(post_json(server.addr, "/predict", GOOD).status, 200);
     let pid = server.child.id().to_string();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let status = server.child.wait().unwrap();
     assert!(status.success(), "exit status after SIGTERM: {status}");

@@ -14,9 +14,27 @@ fn install_once_then_a_typed_error() {
         monitor!(loan, 1 + 1, label = |_| "approved");
     }
     let m = common::Exposition::parse(&handle.render());
-    assert_eq!(m.value("inference_requests_total", &[("model", "loan"), ("outcome", "success")]), Some(2.0));
-    assert_eq!(m.value("inference_request_latency_seconds_count", &[("model", "loan"), ("outcome", "success")]), Some(2.0));
-    assert_eq!(m.value("inference_predictions_total", &[("model", "loan"), ("label", "approved")]), Some(2.0));
+    assert_eq!(
+        m.value(
+            "inference_requests_total",
+            &[("model", "loan"), ("outcome", "success")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.value(
+            "inference_request_latency_seconds_count",
+            &[("model", "loan"), ("outcome", "success")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.value(
+            "inference_predictions_total",
+            &[("model", "loan"), ("label", "approved")]
+        ),
+        Some(2.0)
+    );
 
     let err = prometheus().install().unwrap_err();
     assert!(matches!(err, ExporterError::AlreadyInstalled), "{err}");
@@ -24,5 +42,11 @@ fn install_once_then_a_typed_error() {
     // The first recorder is still the one in use.
     monitor!(loan, 3);
     let m = common::Exposition::parse(&handle.render());
-    assert_eq!(m.value("inference_requests_total", &[("model", "loan"), ("outcome", "success")]), Some(3.0));
+    assert_eq!(
+        m.value(
+            "inference_requests_total",
+            &[("model", "loan"), ("outcome", "success")]
+        ),
+        Some(3.0)
+    );
 }

@@ -121,7 +121,9 @@ async fn outcome_series_exist_at_zero_and_are_described() {
         (PREDICTIONS, "counter"),
         (INPROGRESS, "gauge"),
     ] {
-        let d = rec.description(name).unwrap_or_else(|| panic!("{name} not described"));
+        let d = rec
+            .description(name)
+            .unwrap_or_else(|| panic!("{name} not described"));
         assert_eq!(d.kind, kind);
         assert!(!d.help.is_empty());
     }
@@ -155,9 +157,10 @@ struct ModelDown;
 async fn an_inner_error_is_a_server_error_and_passes_through_unchanged() {
     let rec = TestRecorder::new();
     let _local = rec.local();
-    let svc = InferenceMonitorLayer::new("loan").layer(service_fn(
-        |_req: Request<Full<Bytes>>| async { Err::<Response<Full<Bytes>>, _>(ModelDown) },
-    ));
+    let svc =
+        InferenceMonitorLayer::new("loan").layer(service_fn(|_req: Request<Full<Bytes>>| async {
+            Err::<Response<Full<Bytes>>, _>(ModelDown)
+        }));
     let err = svc.oneshot(request()).await.unwrap_err();
     assert_eq!(err, ModelDown);
     assert_eq!(requests(&rec, "loan", "server_error"), Some(1));
@@ -169,14 +172,13 @@ async fn an_inner_error_is_a_server_error_and_passes_through_unchanged() {
 async fn a_panicking_handler_counts_as_server_error_and_the_gauge_returns() {
     let rec = TestRecorder::new();
     let _local = rec.local();
-    let svc = InferenceMonitorLayer::new("loan").layer(service_fn(
-        |_req: Request<Full<Bytes>>| async {
+    let svc =
+        InferenceMonitorLayer::new("loan").layer(service_fn(|_req: Request<Full<Bytes>>| async {
             if true {
                 panic!("model exploded");
             }
             Ok::<Response<Full<Bytes>>, Infallible>(Response::new(Full::default()))
-        },
-    ));
+        }));
     let joined = tokio::spawn(svc.oneshot(request())).await;
     assert!(joined.unwrap_err().is_panic());
     assert_eq!(requests(&rec, "loan", "server_error"), Some(1));
@@ -192,12 +194,11 @@ async fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
 async fn a_future_dropped_mid_flight_counts_as_cancelled() {
     let rec = TestRecorder::new();
     let _local = rec.local();
-    let mut svc = InferenceMonitorLayer::new("loan").layer(service_fn(
-        |_req: Request<Full<Bytes>>| async {
+    let mut svc =
+        InferenceMonitorLayer::new("loan").layer(service_fn(|_req: Request<Full<Bytes>>| async {
             std::future::pending::<()>().await;
             Ok::<Response<Full<Bytes>>, Infallible>(Response::new(Full::default()))
-        },
-    ));
+        }));
     let mut fut = Box::pin(svc.call(request()));
     assert!(poll_once(&mut fut).await.is_pending());
     assert_eq!(inprogress(&rec, "loan"), Some(1.0));
@@ -240,14 +241,20 @@ fn streaming(
     Future = impl Future<Output = Result<Response<Chunks>, Infallible>>,
 > + Clone {
     service_fn(move |_req: Request<Full<Bytes>>| async move {
-        let body = Chunks((0..chunks).map(|i| Bytes::from(format!("token{i} "))).collect());
+        let body = Chunks(
+            (0..chunks)
+                .map(|i| Bytes::from(format!("token{i} ")))
+                .collect(),
+        );
         let mut res = Response::new(body);
         Prediction::new("generated").insert_into(&mut res);
         Ok::<_, Infallible>(res)
     })
 }
 
-async fn next_frame<B: http_body::Body + Unpin>(body: &mut B) -> Option<Result<http_body::Frame<B::Data>, B::Error>> {
+async fn next_frame<B: http_body::Body + Unpin>(
+    body: &mut B,
+) -> Option<Result<http_body::Frame<B::Data>, B::Error>> {
     std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
 }
 
@@ -315,13 +322,12 @@ async fn latency_until_headers_records_when_the_response_arrives() {
 async fn an_empty_body_records_at_the_headers() {
     let rec = TestRecorder::new();
     let _local = rec.local();
-    let svc = InferenceMonitorLayer::new("loan").layer(service_fn(
-        |_req: Request<Full<Bytes>>| async {
+    let svc =
+        InferenceMonitorLayer::new("loan").layer(service_fn(|_req: Request<Full<Bytes>>| async {
             let mut res = Response::new(http_body_util::Empty::<Bytes>::new());
             *res.status_mut() = StatusCode::NO_CONTENT;
             Ok::<_, Infallible>(res)
-        },
-    ));
+        }));
     let res = svc.oneshot(request()).await.unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(requests(&rec, "loan", "success"), Some(1));
@@ -362,7 +368,9 @@ async fn predicted_labels_past_the_limit_go_to_other() {
     let model = monitor.model("loan");
     assert_eq!(predictions(&rec, "loan", "approved"), Some(0));
     let layer = InferenceMonitorLayer::for_model(model);
-    for label in ["approved", "rejected", "review", "escalate", "fraud", "rejected"] {
+    for label in [
+        "approved", "rejected", "review", "escalate", "fraud", "rejected",
+    ] {
         send(layer.layer(answering(StatusCode::OK, Some(label)))).await;
     }
     // A label longer than 8 bytes is cut, and shares the series of its prefix.
@@ -384,7 +392,12 @@ async fn the_model_can_come_from_the_request_and_stays_bounded() {
     let _local = rec.local();
     let monitor = Monitor::builder().max_models(2).build().unwrap();
     let layer = InferenceMonitorLayer::from_request(&monitor, "unknown", |parts| {
-        parts.uri.path().strip_prefix("/v2/models/")?.split('/').next()
+        parts
+            .uri
+            .path()
+            .strip_prefix("/v2/models/")?
+            .split('/')
+            .next()
     });
     let svc = layer.layer(answering(StatusCode::OK, Some("yes")));
     // "unknown" (the fallback) is admitted first and takes one of the two places.
@@ -408,7 +421,12 @@ async fn the_model_can_come_from_the_request_and_stays_bounded() {
     let models: std::collections::BTreeSet<_> = rec
         .series(REQUESTS)
         .into_iter()
-        .flat_map(|labels| labels.into_iter().filter(|(k, _)| k == "model").map(|(_, v)| v))
+        .flat_map(|labels| {
+            labels
+                .into_iter()
+                .filter(|(k, _)| k == "model")
+                .map(|(_, v)| v)
+        })
         .collect();
     assert_eq!(
         models.into_iter().collect::<Vec<_>>(),
@@ -425,23 +443,56 @@ async fn names_can_be_prefixed_or_replaced() {
     names.requests_total = "model_calls_total".into();
     let renamed = Monitor::builder().names(names).build().unwrap();
 
-    send(InferenceMonitorLayer::for_model(prefixed.model("chat")).layer(answering(StatusCode::OK, Some("ok")))).await;
-    send(InferenceMonitorLayer::for_model(renamed.model("loan")).layer(answering(StatusCode::OK, Some("ok")))).await;
+    send(
+        InferenceMonitorLayer::for_model(prefixed.model("chat"))
+            .layer(answering(StatusCode::OK, Some("ok"))),
+    )
+    .await;
+    send(
+        InferenceMonitorLayer::for_model(renamed.model("loan"))
+            .layer(answering(StatusCode::OK, Some("ok"))),
+    )
+    .await;
 
     let chat = [("model", "chat"), ("outcome", "success")];
     assert_eq!(rec.counter("llm_inference_requests_total", &chat), Some(1));
-    assert_eq!(rec.histogram("llm_inference_request_latency_seconds", &chat).map(|h| h.len()), Some(1));
-    assert_eq!(rec.counter("llm_inference_predictions_total", &[("model", "chat"), ("label", "ok")]), Some(1));
-    assert_eq!(rec.gauge("llm_inference_inprogress_requests", &[("model", "chat")]), Some(0.0));
-    assert_eq!(rec.counter("model_calls_total", &[("model", "loan"), ("outcome", "success")]), Some(1));
-    assert_eq!(rec.counter(REQUESTS, &[("model", "loan"), ("outcome", "success")]), None);
+    assert_eq!(
+        rec.histogram("llm_inference_request_latency_seconds", &chat)
+            .map(|h| h.len()),
+        Some(1)
+    );
+    assert_eq!(
+        rec.counter(
+            "llm_inference_predictions_total",
+            &[("model", "chat"), ("label", "ok")]
+        ),
+        Some(1)
+    );
+    assert_eq!(
+        rec.gauge("llm_inference_inprogress_requests", &[("model", "chat")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        rec.counter(
+            "model_calls_total",
+            &[("model", "loan"), ("outcome", "success")]
+        ),
+        Some(1)
+    );
+    assert_eq!(
+        rec.counter(REQUESTS, &[("model", "loan"), ("outcome", "success")]),
+        None
+    );
     assert_eq!(predictions(&rec, "loan", "ok"), Some(1));
 }
 
 #[test]
 fn invalid_configuration_is_a_typed_error() {
     let e = Monitor::builder().prefix("9x").build().unwrap_err();
-    assert!(matches!(e, inference_monitor::ConfigError::InvalidMetricName(_)), "{e}");
+    assert!(
+        matches!(e, inference_monitor::ConfigError::InvalidMetricName(_)),
+        "{e}"
+    );
     let e = Monitor::builder().buckets(&[1.0, 0.5]).unwrap_err();
     assert!(e.to_string().contains("strictly increasing"), "{e}");
     let e = Monitor::builder().max_labels(0).build().unwrap_err();

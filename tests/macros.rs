@@ -18,12 +18,18 @@ fn requests(rec: &TestRecorder, model: &str, outcome: &str) -> Option<u64> {
 }
 
 fn predictions(rec: &TestRecorder, model: &str, label: &str) -> Option<u64> {
-    rec.counter("inference_predictions_total", &[("model", model), ("label", label)])
+    rec.counter(
+        "inference_predictions_total",
+        &[("model", model), ("label", label)],
+    )
 }
 
 fn latency_count(rec: &TestRecorder, model: &str, outcome: &str) -> usize {
-    rec.histogram("inference_request_latency_seconds", &[("model", model), ("outcome", outcome)])
-        .map_or(0, |h| h.len())
+    rec.histogram(
+        "inference_request_latency_seconds",
+        &[("model", model), ("outcome", outcome)],
+    )
+    .map_or(0, |h| h.len())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +41,11 @@ struct Decision {
 fn predict(income: f64) -> Decision {
     let probability = (income / 10_000.0).clamp(0.0, 1.0);
     Decision {
-        label: if probability >= 0.5 { "approved" } else { "rejected" },
+        label: if probability >= 0.5 {
+            "approved"
+        } else {
+            "rejected"
+        },
         probability,
     }
 }
@@ -56,7 +66,11 @@ fn sync_calls_record_outcome_latency_and_label() {
 
     let d = monitor!(loan, predict(8_000.0), label = |d| d.label);
     assert_eq!(d.label, "approved");
-    let d = monitor!(&loan, predict(1_000.0), label = |d: &Decision| d.label.to_string());
+    let d = monitor!(
+        &loan,
+        predict(1_000.0),
+        label = |d: &Decision| d.label.to_string()
+    );
     assert_eq!(d.label, "rejected");
     let plain = monitor!(loan, 40 + 2);
     assert_eq!(plain, 42);
@@ -65,7 +79,10 @@ fn sync_calls_record_outcome_latency_and_label() {
     assert_eq!(latency_count(&rec, "loan", "success"), 3);
     assert_eq!(predictions(&rec, "loan", "approved"), Some(1));
     assert_eq!(predictions(&rec, "loan", "rejected"), Some(1));
-    assert_eq!(rec.gauge("inference_inprogress_requests", &[("model", "loan")]), Some(0.0));
+    assert_eq!(
+        rec.gauge("inference_inprogress_requests", &[("model", "loan")]),
+        Some(0.0)
+    );
 }
 
 #[test]
@@ -74,15 +91,26 @@ fn results_are_recognised_err_is_a_server_error() {
     let _local = rec.local();
     let loan = ModelMonitor::new("loan");
 
-    let ok = monitor!(loan, try_predict(9_000.0), label = |r| r.as_ref().ok().map(|d| d.label));
+    let ok = monitor!(
+        loan,
+        try_predict(9_000.0),
+        label = |r| r.as_ref().ok().map(|d| d.label)
+    );
     assert!(ok.is_ok());
-    let err = monitor!(loan, try_predict(-5.0), label = |r| r.as_ref().ok().map(|d| d.label));
+    let err = monitor!(
+        loan,
+        try_predict(-5.0),
+        label = |r| r.as_ref().ok().map(|d| d.label)
+    );
     assert_eq!(err, Err("negative income".to_string()));
 
     assert_eq!(requests(&rec, "loan", "success"), Some(1));
     assert_eq!(requests(&rec, "loan", "server_error"), Some(1));
     assert_eq!(predictions(&rec, "loan", "approved"), Some(1));
-    assert_eq!(rec.counter_sum("inference_predictions_total", &[("model", "loan")]), 1);
+    assert_eq!(
+        rec.counter_sum("inference_predictions_total", &[("model", "loan")]),
+        1
+    );
 }
 
 #[test]
@@ -91,14 +119,27 @@ fn a_classifier_overrides_the_outcome() {
     let _local = rec.local();
     let loan = ModelMonitor::new("loan");
     // Invalid input is the caller's fault: client_error.
-    let r = monitor!(loan, try_predict(-1.0), outcome = |r| match r {
-        Ok(_) => Outcome::Success,
-        Err(_) => Outcome::ClientError,
-    });
+    let r = monitor!(
+        loan,
+        try_predict(-1.0),
+        outcome = |r| match r {
+            Ok(_) => Outcome::Success,
+            Err(_) => Outcome::ClientError,
+        }
+    );
     assert!(r.is_err());
-    let _ = monitor!(loan, predict(7_000.0), label = |d| d.label, outcome = |d| {
-        if d.probability > 0.6 { Outcome::Success } else { Outcome::ServerError }
-    });
+    let _ = monitor!(
+        loan,
+        predict(7_000.0),
+        label = |d| d.label,
+        outcome = |d| {
+            if d.probability > 0.6 {
+                Outcome::Success
+            } else {
+                Outcome::ServerError
+            }
+        }
+    );
     assert_eq!(requests(&rec, "loan", "client_error"), Some(1));
     assert_eq!(requests(&rec, "loan", "success"), Some(1));
     assert_eq!(predictions(&rec, "loan", "approved"), Some(1));
@@ -120,7 +161,10 @@ fn a_panicking_call_is_a_server_error_and_keeps_unwinding() {
     assert!(caught.is_err());
     assert_eq!(requests(&rec, "loan", "server_error"), Some(1));
     assert_eq!(requests(&rec, "loan", "cancelled"), Some(0));
-    assert_eq!(rec.gauge("inference_inprogress_requests", &[("model", "loan")]), Some(0.0));
+    assert_eq!(
+        rec.gauge("inference_inprogress_requests", &[("model", "loan")]),
+        Some(0.0)
+    );
 }
 
 #[tokio::test]
@@ -151,11 +195,17 @@ async fn an_async_call_dropped_before_completion_is_cancelled() {
         std::future::pending::<()>().await;
         1
     });
-    assert_eq!(rec.gauge("inference_inprogress_requests", &[("model", "loan")]), Some(1.0));
+    assert_eq!(
+        rec.gauge("inference_inprogress_requests", &[("model", "loan")]),
+        Some(1.0)
+    );
     let timed_out = tokio::time::timeout(std::time::Duration::from_millis(1), fut).await;
     assert!(timed_out.is_err());
     assert_eq!(requests(&rec, "loan", "cancelled"), Some(1));
-    assert_eq!(rec.gauge("inference_inprogress_requests", &[("model", "loan")]), Some(0.0));
+    assert_eq!(
+        rec.gauge("inference_inprogress_requests", &[("model", "loan")]),
+        Some(0.0)
+    );
 }
 
 static STATIC_MODEL: LazyLock<ModelMonitor> = LazyLock::new(|| ModelMonitor::new("static"));
@@ -177,14 +227,20 @@ fn a_static_lazy_monitor_and_a_literal_name_work() {
 fn the_function_api_does_the_same_without_the_macro() {
     let rec = TestRecorder::new();
     let _local = rec.local();
-    let monitor = Monitor::builder().labels(["approved", "rejected"]).build().unwrap();
+    let monitor = Monitor::builder()
+        .labels(["approved", "rejected"])
+        .build()
+        .unwrap();
     let loan = monitor.model("loan");
     assert_eq!(predictions(&rec, "loan", "rejected"), Some(0));
 
-    let d = loan.observe(|| predict(9_500.0), |d, mut request| {
-        request.predicted(d.label);
-        request.finish(Outcome::Success);
-    });
+    let d = loan.observe(
+        || predict(9_500.0),
+        |d, mut request| {
+            request.predicted(d.label);
+            request.finish(Outcome::Success);
+        },
+    );
     assert_eq!(d.label, "approved");
 
     let mut request = loan.start();
@@ -209,7 +265,9 @@ async fn observe_future_reports_the_output() {
         })
         .await;
     assert!(out.is_err());
-    let pending = loan.observe_future(std::future::pending::<u8>(), |_, r| r.finish(Outcome::Success));
+    let pending = loan.observe_future(std::future::pending::<u8>(), |_, r| {
+        r.finish(Outcome::Success);
+    });
     drop(pending);
     assert_eq!(requests(&rec, "loan", "server_error"), Some(1));
     assert_eq!(requests(&rec, "loan", "cancelled"), Some(1));

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 use tower_service::Service;
 
 use crate::names::{DEFAULT_LATENCY_BUCKETS, REQUEST_LATENCY_SECONDS};
@@ -203,6 +205,7 @@ impl MetricsHandle {
 
     /// A tower service answering every request with the rendered metrics (`200`, content type
     /// [`CONTENT_TYPE`]). Works as an axum `route_service` and under hyper.
+    #[must_use]
     pub fn service(&self) -> MetricsService {
         MetricsService {
             handle: self.clone(),

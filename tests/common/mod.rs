@@ -55,7 +55,11 @@ impl Exposition {
     /// The value of the one sample `name` whose labels include all of `labels`.
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let found: Vec<_> = self.matching(name, labels).collect();
-        assert!(found.len() <= 1, "{name} {labels:?} matches {} samples", found.len());
+        assert!(
+            found.len() <= 1,
+            "{name} {labels:?} matches {} samples",
+            found.len()
+        );
         found.first().map(|s| s.value)
     }
 
@@ -145,7 +149,9 @@ fn parse_sample(line: &str) -> Sample {
         "+Inf" => f64::INFINITY,
         "-Inf" => f64::NEG_INFINITY,
         "NaN" => f64::NAN,
-        v => v.parse().unwrap_or_else(|_| panic!("bad value {v:?} in {line}")),
+        v => v
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value {v:?} in {line}")),
     };
     Sample {
         name,
@@ -177,10 +183,21 @@ impl HttpResponse {
 }
 
 /// Sends one HTTP/1.1 request (`Connection: close`) and reads the whole answer.
-pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
     let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -193,7 +210,12 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
     let (head, body) = text.split_once("\r\n\r\n").expect("response has a head");
     let mut lines = head.lines();
     let status_line = lines.next().unwrap();
-    let status = status_line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
@@ -201,8 +223,16 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
     let chunked = headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_owned() };
-    HttpResponse { status, headers, body }
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -220,7 +250,13 @@ fn dechunk(mut body: &str) -> String {
 
 /// POSTs a JSON body to `path`.
 pub fn post_json(addr: SocketAddr, path: &str, body: &str) -> HttpResponse {
-    http(addr, "POST", path, &[("Content-Type", "application/json")], body.as_bytes())
+    http(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
 }
 
 /// Fetches and parses `/metrics`.
@@ -247,8 +283,13 @@ impl Drop for Server {
 /// The path of a built example binary (`cargo test` builds the examples before running tests).
 pub fn example_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
-    let path = profile_dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),
         "{} is missing: run the tests with `cargo test` (it builds the examples), or `cargo build --example {name}` first",
@@ -260,7 +301,9 @@ pub fn example_path(name: &str) -> PathBuf {
 /// Starts example `name` on a free loopback port (`ADDR=127.0.0.1:0`) and waits for its banner.
 pub fn start_example(name: &str, env: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(example_path(name));
-    cmd.env("ADDR", "127.0.0.1:0").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.env("ADDR", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -271,7 +314,10 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> Server {
     let addr = loop {
         let mut line = String::new();
         let n = reader.read_line(&mut line).expect("read banner");
-        assert!(n > 0, "{name} exited before printing its address; banner so far: {banner:?}");
+        assert!(
+            n > 0,
+            "{name} exited before printing its address; banner so far: {banner:?}"
+        );
         banner.push(line.trim_end().to_owned());
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break rest.trim().parse::<SocketAddr>().expect("banner address");
@@ -284,5 +330,9 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> Server {
             sink.clear();
         }
     });
-    Server { child, addr, banner }
+    Server {
+        child,
+        addr,
+        banner,
+    }
 }
