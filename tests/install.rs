@@ -8,7 +8,10 @@ use inference_monitor::{monitor, prometheus, ExporterError, ModelMonitor};
 
 #[test]
 fn install_once_then_a_typed_error() {
-    let handle = prometheus().install().expect("first install");
+    let handle = prometheus()
+        .with_process_metrics()
+        .install()
+        .expect("first install");
     let loan = ModelMonitor::new("loan");
     for _ in 0..2 {
         monitor!(loan, 1 + 1, label = |_| "approved");
@@ -34,6 +37,29 @@ fn install_once_then_a_typed_error() {
             &[("model", "loan"), ("label", "approved")]
         ),
         Some(2.0)
+    );
+
+    // Process metrics, collected at render.
+    let rss = m
+        .value("process_resident_memory_bytes", &[])
+        .expect("resident memory");
+    assert!(rss > 1_000_000.0, "{rss}");
+    let fds = m.value("process_open_fds", &[]).expect("open fds");
+    assert!(fds >= 3.0, "{fds}");
+    let start = m
+        .value("process_start_time_seconds", &[])
+        .expect("start time");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(start <= now && start > now - 3600.0, "{start} vs {now}");
+    assert!(m.value("process_cpu_seconds_total", &[]).is_some());
+    assert_eq!(
+        m.types
+            .get("process_resident_memory_bytes")
+            .map(String::as_str),
+        Some("gauge")
     );
 
     let err = prometheus().install().unwrap_err();

@@ -45,6 +45,7 @@ pub struct PrometheusExporter {
     families: Vec<Family>,
     upkeep: Option<Duration>,
     global_labels: Vec<(String, String)>,
+    process: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +65,7 @@ impl Default for PrometheusExporter {
             }],
             upkeep: Some(DEFAULT_UPKEEP_INTERVAL),
             global_labels: Vec::new(),
+            process: false,
         }
     }
 }
@@ -106,6 +108,20 @@ impl PrometheusExporter {
         self
     }
 
+    /// Adds the process metrics — `process_cpu_seconds_total`, `process_resident_memory_bytes`,
+    /// `process_open_fds`, `process_max_fds`, `process_start_time_seconds`, and more — collected
+    /// afresh at each [`MetricsHandle::render`], so the dashboard's resource panels have data.
+    ///
+    /// They are recorded into the global recorder: use them with [`install`](Self::install).
+    ///
+    /// Defaults to off.
+    #[cfg(feature = "process")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "process")))]
+    pub fn with_process_metrics(mut self) -> Self {
+        self.process = true;
+        self
+    }
+
     fn builder(&self) -> Result<PrometheusBuilder, ExporterError> {
         let mut builder = PrometheusBuilder::new()
             .set_buckets(DEFAULT_LATENCY_BUCKETS)
@@ -139,6 +155,7 @@ impl PrometheusExporter {
         let recorder = self.builder()?.build_recorder();
         let handle = MetricsHandle {
             inner: recorder.handle(),
+            process: self.process.then(ProcessCollector::new),
         };
         Ok((recorder, handle))
     }
@@ -172,6 +189,9 @@ impl PrometheusExporter {
             stop.store(true, Ordering::Relaxed);
             return Err(ExporterError::AlreadyInstalled);
         }
+        if let Some(process) = &handle.process {
+            process.describe();
+        }
         Ok(handle)
     }
 }
@@ -183,6 +203,33 @@ impl PrometheusExporter {
 #[derive(Clone)]
 pub struct MetricsHandle {
     inner: PrometheusHandle,
+    process: Option<ProcessCollector>,
+}
+
+/// Collects the process metrics before each render (feature `process`); a no-op type without it.
+#[derive(Clone)]
+struct ProcessCollector {
+    #[cfg(feature = "process")]
+    inner: Arc<metrics_process::Collector>,
+}
+
+impl ProcessCollector {
+    fn new() -> Self {
+        Self {
+            #[cfg(feature = "process")]
+            inner: Arc::new(metrics_process::Collector::default()),
+        }
+    }
+
+    fn describe(&self) {
+        #[cfg(feature = "process")]
+        self.inner.describe();
+    }
+
+    fn collect(&self) {
+        #[cfg(feature = "process")]
+        self.inner.collect();
+    }
 }
 
 impl fmt::Debug for MetricsHandle {
@@ -195,6 +242,9 @@ impl MetricsHandle {
     /// The metrics in the Prometheus text format.
     #[must_use]
     pub fn render(&self) -> String {
+        if let Some(process) = &self.process {
+            process.collect();
+        }
         self.inner.render()
     }
 

@@ -19,7 +19,7 @@
 
 use std::convert::Infallible;
 
-use axum_core::response::{IntoResponse, IntoResponseParts, Response, ResponseParts};
+use axum_core::response::{IntoResponseParts, ResponseParts};
 
 use crate::Prediction;
 
@@ -33,8 +33,8 @@ impl IntoResponseParts for Prediction {
 }
 
 #[cfg(feature = "prometheus")]
-impl IntoResponse for crate::MetricsHandle {
-    fn into_response(self) -> Response {
+impl axum_core::response::IntoResponse for crate::MetricsHandle {
+    fn into_response(self) -> axum_core::response::Response {
         self.response().map(axum_core::body::Body::from)
     }
 }
