@@ -140,6 +140,37 @@ fn amtool_check_config() {
     check("amtool", &["check-config", ALERTMANAGER_CONFIG]);
 }
 
+#[test]
+fn the_compose_variants_and_the_recording_rules_are_valid() {
+    check(
+        "promtool",
+        &[
+            "check",
+            "config",
+            "deploy/prometheus/prometheus.compose.yml",
+        ],
+    );
+    check(
+        "promtool",
+        &["check", "rules", "deploy/prometheus/recording_rules.yml"],
+    );
+    check(
+        "promtool",
+        &[
+            "test",
+            "rules",
+            "deploy/prometheus/recording_rules_test.yml",
+        ],
+    );
+    check(
+        "amtool",
+        &[
+            "check-config",
+            "deploy/alertmanager/alertmanager.compose.yml",
+        ],
+    );
+}
+
 // ------------------------------------------------------------------------------------------
 // The checks can fail
 // ------------------------------------------------------------------------------------------
