@@ -17,7 +17,9 @@
 //!
 //! `/predict` answers `{"label": "approved"|"rejected", "probability": …, "model_version": …}`;
 //! every rejected request gets a 4xx with a JSON `{"error": …}` body and is counted as
-//! `client_error`. The model is described in `docs/model.md`.
+//! `client_error`. The status codes and bodies come from `loan_model::api`, shared with the
+//! other example servers (`hyper_loan`), so they all answer alike. The model is described in
+//! `docs/model.md`.
 
 #[path = "../loan_model/mod.rs"]
 mod loan_model;
@@ -25,88 +27,93 @@ mod loan_model;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use inference_monitor::{InferenceMonitorLayer, Monitor, Prediction};
-use serde_json::{json, Value};
 
-use loan_model::{LoanApplication, LoanModel, LABELS};
+use loan_model::api::{self, ApiResponse, BodyError};
+use loan_model::{LoanModel, LABELS};
 
-/// Largest accepted request body; larger ones get 413.
-const BODY_LIMIT: usize = 16 * 1024;
-
-/// An error answer: its status and a JSON `{"error": …}` body (plus the field, when one is at fault).
-struct ApiError {
-    status: StatusCode,
-    error: String,
-    field: Option<String>,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.error });
-        if let Some(field) = self.field {
-            body["field"] = Value::String(field);
-        }
-        (self.status, Json(body)).into_response()
+/// Turns a framework-independent answer into an axum response: its status, its JSON body, the
+/// `Allow` header of a 405, and the predicted label for the metrics layer.
+fn respond(answer: ApiResponse, allow: Option<&'static str>) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, Json(answer.body)).into_response();
+    if let Some(allow) = allow {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
     }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        ApiError {
-            status: rejection.status(),
-            error: rejection.body_text(),
-            field: None,
-        }
+    if let Some(label) = answer.label {
+        Prediction::new(label).insert_into(&mut response);
     }
+    response
 }
 
 async fn predict(
     State(model): State<Arc<LoanModel>>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<(Prediction, Json<Value>), ApiError> {
-    let Json(body) = body?;
-    let application = LoanApplication::from_json(&body).map_err(|e| ApiError {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        error: e.to_string(),
-        field: Some(e.field.to_string()),
-    })?;
-    let decision = model.predict(&application);
-    Ok((
-        Prediction::new(decision.label),
-        Json(json!({
-            "label": decision.label,
-            "probability": decision.probability,
-            "model_version": model.version(),
-        })),
-    ))
-}
-
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
-}
-
-async fn not_found() -> ApiError {
-    ApiError {
-        status: StatusCode::NOT_FOUND,
-        error: "not found: the routes are POST /predict, GET /metrics and GET /healthz".into(),
-        field: None,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let fault = headers.get(api::FAULT_HEADER).and_then(|v| v.to_str().ok());
+    if let Some(answer) = api::injected_fault(fault) {
+        return respond(answer, None);
     }
+    // The extractor enforces `DefaultBodyLimit`: an over-limit body is a 413 rejection.
+    let body = match &body {
+        Ok(bytes) => Ok(&bytes[..]),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(BodyError::TooLarge)
+        }
+        Err(rejection) => Err(BodyError::Unreadable(rejection.body_text())),
+    };
+    respond(api::predict_body(&model, content_type, body), None)
+}
+
+async fn predict_method_not_allowed() -> Response {
+    respond(
+        api::method_not_allowed(api::PREDICT_METHODS),
+        Some(api::PREDICT_METHODS),
+    )
+}
+
+async fn read_method_not_allowed() -> Response {
+    respond(
+        api::method_not_allowed(api::READ_METHODS),
+        Some(api::READ_METHODS),
+    )
+}
+
+async fn healthz() -> Response {
+    respond(api::healthz(), None)
+}
+
+async fn not_found() -> Response {
+    respond(api::not_found(), None)
 }
 
 fn app(metrics: inference_monitor::MetricsHandle, monitor: &Monitor) -> Router {
     let model = Arc::new(LoanModel::load());
     Router::new()
-        .route("/predict", post(predict))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .route(
+            "/predict",
+            post(predict).fallback(predict_method_not_allowed),
+        )
+        .layer(DefaultBodyLimit::max(api::BODY_LIMIT))
         .layer(InferenceMonitorLayer::for_model(monitor.model("loan")))
-        .route("/metrics", get(move || std::future::ready(metrics.clone())))
-        .route("/healthz", get(healthz))
+        .route(
+            "/metrics",
+            get(move || std::future::ready(metrics.clone())).fallback(read_method_not_allowed),
+        )
+        .route("/healthz", get(healthz).fallback(read_method_not_allowed))
         .fallback(not_found)
         .with_state(model)
 }
@@ -144,6 +151,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let monitor = Monitor::builder().labels(LABELS).build()?;
     let metrics = inference_monitor::prometheus()
         .monitor(&monitor)
+        .with_process_metrics()
         .install()?;
 
     let listener = tokio::net::TcpListener::bind(addr)
@@ -155,6 +163,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  predict: curl -s http://{local}/predict -H 'content-type: application/json' -d '{sample}'");
     println!("  metrics: curl -s http://{local}/metrics");
     println!("  health:  curl -s http://{local}/healthz");
+    println!(
+        "  faults:  {} (INJECT_FAULTS=1 makes requests with header '{}: model-error' fail with 500)",
+        if api::faults_enabled() { "on" } else { "off" },
+        api::FAULT_HEADER
+    );
     println!("  stop:    Ctrl-C (in-flight requests finish first)");
     // Printed last: scripts and tests wait for this line.
     println!("axum_loan listening on http://{local}");

@@ -23,6 +23,7 @@
 // Every includer uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod train;
 
 use std::fmt;

@@ -336,3 +336,4 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> Server {
         banner,
     }
 }
+pub mod stack;

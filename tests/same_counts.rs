@@ -1,0 +1,212 @@
+//! `axum_loan` and `hyper_loan` answer the same traffic the same way and report the same
+//! metrics: identical statuses and JSON bodies, and identical `inference_*` series on
+//! `/metrics` (the same label sets everywhere, the same values for every counter, gauge and
+//! `_count`; only the latency `_sum` and `_bucket` values may differ, since they measure time).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use common::{http, scrape, start_example, Exposition};
+
+const GOOD: &str = r#"{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}"#;
+const RISKY: &str = r#"{"applicant_income": 1200, "coapplicant_income": 0, "loan_amount": 700, "loan_term_months": 120, "credit_history": false, "dependents": 3, "education": "not_graduate", "self_employed": true, "property_area": "rural"}"#;
+
+/// One request of the traffic, with the status both servers must answer.
+struct Step {
+    what: &'static str,
+    method: &'static str,
+    path: &'static str,
+    content_type: Option<&'static str>,
+    body: Vec<u8>,
+    status: u16,
+}
+
+fn traffic() -> Vec<Step> {
+    let json = Some("application/json");
+    let step = |what, method, path, content_type, body: &[u8], status| Step {
+        what,
+        method,
+        path,
+        content_type,
+        body: body.to_vec(),
+        status,
+    };
+    let too_large = format!("{{\"pad\": \"{}\"}}", "x".repeat(20 * 1024));
+    vec![
+        step("approved", "POST", "/predict", json, GOOD.as_bytes(), 200),
+        step("rejected", "POST", "/predict", json, RISKY.as_bytes(), 200),
+        step(
+            "missing fields",
+            "POST",
+            "/predict",
+            json,
+            br#"{"applicant_income": 5000}"#,
+            422,
+        ),
+        step(
+            "bad syntax",
+            "POST",
+            "/predict",
+            json,
+            b"{\"applicant_income\": ",
+            400,
+        ),
+        step(
+            "wrong content type",
+            "POST",
+            "/predict",
+            Some("text/plain"),
+            GOOD.as_bytes(),
+            415,
+        ),
+        step(
+            "too large",
+            "POST",
+            "/predict",
+            json,
+            too_large.as_bytes(),
+            413,
+        ),
+        step("wrong method", "GET", "/predict", None, b"", 405),
+        // Outside the monitored route: answered alike, counted by neither.
+        step("unknown path", "GET", "/nope", None, b"", 404),
+        step("health", "GET", "/healthz", None, b"", 200),
+    ]
+}
+
+/// What a server answered to one step: its status, content type and parsed JSON body.
+type Answer = (u16, Option<String>, serde_json::Value);
+
+/// Sends the whole traffic to `addr`, checking each status, and returns the answers.
+fn replay(server: &str, addr: SocketAddr) -> Vec<Answer> {
+    traffic()
+        .iter()
+        .map(|step| {
+            let headers: Vec<(&str, &str)> = step
+                .content_type
+                .map(|ct| ("Content-Type", ct))
+                .into_iter()
+                .collect();
+            let res = http(addr, step.method, step.path, &headers, &step.body);
+            assert_eq!(
+                res.status, step.status,
+                "{server}, {}: {}",
+                step.what, res.body
+            );
+            let content_type = res.header("content-type").map(str::to_owned);
+            (res.status, content_type, res.json())
+        })
+        .collect()
+}
+
+/// The `inference_*` series of a scrape, keyed by name and labels; the value is left out
+/// (`None`) for the latency `_sum` and `_bucket` series, which measure time.
+type Series = BTreeMap<(String, BTreeMap<String, String>), Option<f64>>;
+
+fn inference_series(m: &Exposition) -> Series {
+    let mut series = Series::new();
+    for s in m
+        .samples
+        .iter()
+        .filter(|s| s.name.starts_with("inference_"))
+    {
+        let timed = s.name.ends_with("_sum") || s.name.ends_with("_bucket");
+        let value = (!timed).then_some(s.value);
+        let previous = series.insert((s.name.clone(), s.labels.clone()), value);
+        assert!(
+            previous.is_none(),
+            "duplicate series {} {:?}",
+            s.name,
+            s.labels
+        );
+    }
+    series
+}
+
+/// The HELP and TYPE lines of the `inference_*` families.
+fn inference_metadata(m: &Exposition) -> BTreeSet<(String, String, String)> {
+    let help = m.help.iter().map(|(k, v)| ("HELP", k, v));
+    let types = m.types.iter().map(|(k, v)| ("TYPE", k, v));
+    help.chain(types)
+        .filter(|(_, name, _)| name.starts_with("inference_"))
+        .map(|(kind, name, text)| (kind.to_owned(), name.clone(), text.clone()))
+        .collect()
+}
+
+/// Lists every series whose presence or value differs, for the failure message.
+fn differences(a: &Series, b: &Series) -> Vec<String> {
+    let keys: BTreeSet<_> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|(name, labels)| {
+            let key = (name.clone(), labels.clone());
+            format!(
+                "{name}{labels:?}: axum_loan {:?}, hyper_loan {:?}",
+                a.get(&key),
+                b.get(&key)
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn axum_and_hyper_servers_answer_and_count_identically() {
+    let axum = start_example("axum_loan", &[]);
+    let hyper = start_example("hyper_loan", &[]);
+
+    let axum_answers = replay("axum_loan", axum.addr);
+    let hyper_answers = replay("hyper_loan", hyper.addr);
+    for ((step, a), h) in traffic().iter().zip(&axum_answers).zip(&hyper_answers) {
+        assert_eq!(a, h, "{}: the servers answered differently", step.what);
+        if a.0 >= 400 {
+            assert!(
+                a.2["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{}: {}",
+                step.what,
+                a.2
+            );
+        }
+    }
+
+    let axum_metrics = scrape(axum.addr);
+    let hyper_metrics = scrape(hyper.addr);
+    let a = inference_series(&axum_metrics);
+    let h = inference_series(&hyper_metrics);
+
+    // The comparison is only worth something if the traffic was counted as expected.
+    let requests = |outcome: &str| {
+        a.get(&(
+            "inference_requests_total".to_owned(),
+            BTreeMap::from([
+                ("model".to_owned(), "loan".to_owned()),
+                ("outcome".to_owned(), outcome.to_owned()),
+            ]),
+        ))
+        .copied()
+        .flatten()
+    };
+    assert_eq!(requests("success"), Some(2.0));
+    assert_eq!(requests("client_error"), Some(5.0));
+    assert_eq!(
+        axum_metrics.sum("inference_predictions_total", &[("model", "loan")]),
+        2.0
+    );
+    assert!(
+        a.keys()
+            .any(|(name, _)| name == "inference_request_latency_seconds_bucket"),
+        "no latency buckets: {a:?}"
+    );
+
+    let diff = differences(&a, &h);
+    assert!(
+        diff.is_empty(),
+        "inference_* series differ:\n{}",
+        diff.join("\n")
+    );
+    assert_eq!(
+        inference_metadata(&axum_metrics),
+        inference_metadata(&hyper_metrics)
+    );
+}

@@ -1,0 +1,248 @@
+//! End to end with the real components: the `axum_loan` demo scraped every second by a real
+//! Prometheus running the shipped alert rules, a node exporter, and a real Alertmanager that
+//! notifies a webhook served by this test. Known traffic goes in; the Prometheus HTTP API must
+//! show exactly that traffic, every Grafana panel query must return data, and the error-ratio
+//! alert must reach the webhook.
+//!
+//! Needs `prometheus`, `prometheus-alertmanager` and `prometheus-node-exporter` (Debian
+//! packages; `.ci/run` installs them). Outside CI the test is skipped with a message when they
+//! are missing; in CI (`CI=true`) it fails.
+
+mod common;
+
+use std::time::Duration;
+
+use common::stack::{self, eventually, free_port, query, scalar};
+use common::{http, post_json, start_example};
+
+const GOOD: &str = r#"{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}"#;
+const RISKY: &str = r#"{"applicant_income": 1200, "coapplicant_income": 0, "loan_amount": 700, "loan_term_months": 120, "credit_history": false, "dependents": 3, "education": "not_graduate", "self_employed": true, "property_area": "rural"}"#;
+
+fn repo_file(path: &str) -> String {
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// The shipped rules with every `for:` shortened to 0s, so alerts fire within the test; the
+/// expressions are the shipped ones, unchanged.
+fn rules_for_test() -> String {
+    repo_file("deploy/prometheus/alerts.yml")
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("for:") {
+                format!("{}for: 0s", &line[..line.len() - trimmed.len()])
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every panel expression of the Grafana dashboard, with its variables substituted.
+fn dashboard_queries() -> Vec<(String, String)> {
+    let dashboard: serde_json::Value = serde_json::from_str(&repo_file(
+        "deploy/grafana/dashboards/inference-monitor.json",
+    ))
+    .unwrap();
+    let mut out = Vec::new();
+    let mut panels: Vec<serde_json::Value> =
+        dashboard["panels"].as_array().cloned().unwrap_or_default();
+    while let Some(panel) = panels.pop() {
+        if let Some(inner) = panel["panels"].as_array() {
+            panels.extend(inner.iter().cloned());
+        }
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            if let Some(expr) = target["expr"].as_str() {
+                let expr = expr
+                    .replace("${model:regex}", ".*")
+                    .replace("${model}", ".*")
+                    .replace("$model", ".*")
+                    .replace("$__rate_interval", "1m")
+                    .replace("$__interval", "1m")
+                    .replace("$__range", "5m");
+                out.push((panel["title"].as_str().unwrap_or("?").to_owned(), expr));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn prometheus_sees_exactly_the_traffic_and_the_alert_reaches_the_webhook() {
+    let (Some(prometheus), Some(alertmanager), Some(node_exporter)) = (
+        stack::require("prometheus", "prometheus"),
+        stack::require("prometheus-alertmanager", "prometheus-alertmanager"),
+        stack::require("prometheus-node-exporter", "prometheus-node-exporter"),
+    ) else {
+        return;
+    };
+
+    let server = start_example("axum_loan", &[("INJECT_FAULTS", "1")]);
+    let webhook = stack::Webhook::start();
+    let am = stack::alertmanager(
+        &alertmanager,
+        &format!(
+            "route:\n  receiver: test\n  group_by: [alertname, model]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: test\n    webhook_configs:\n      - url: http://{}/alerts\n        send_resolved: false\n",
+            webhook.addr
+        ),
+    );
+    let node_port = free_port();
+    let _node = {
+        let child = std::process::Command::new(&node_exporter)
+            .arg(format!("--web.listen-address=127.0.0.1:{node_port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start node exporter");
+        stack::Process {
+            name: "node-exporter",
+            child,
+            addr: format!("127.0.0.1:{node_port}").parse().unwrap(),
+            dir: stack::TempDir::new("node"),
+        }
+    };
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [alerts.yml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{}']\nscrape_configs:\n  - job_name: loan_inference_service\n    metrics_path: /metrics\n    static_configs:\n      - targets: ['{}']\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{node_port}']\n",
+        am.addr, server.addr
+    );
+    let prom = stack::prometheus(&prometheus, &config, &[("alerts.yml", rules_for_test())]);
+    let p = prom.addr;
+
+    // The first scrape must see the counters at zero, or rate() has no increase to show.
+    let total = r#"sum(inference_requests_total{job="loan_inference_service",model="loan"})"#;
+    eventually(Duration::from_secs(30), "a first scrape at zero", || {
+        (scalar(p, total) == Some(0.0)).then_some(())
+    });
+
+    // Known traffic: 6 approved, 4 rejected, 3 invalid (422), 2 bad syntax (400), 10 model errors.
+    let fault = [
+        ("Content-Type", "application/json"),
+        ("X-Inject-Fault", "model-error"),
+    ];
+    for _ in 0..6 {
+        assert_eq!(post_json(server.addr, "/predict", GOOD).status, 200);
+    }
+    for _ in 0..4 {
+        assert_eq!(post_json(server.addr, "/predict", RISKY).status, 200);
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            post_json(server.addr, "/predict", r#"{"applicant_income": 1}"#).status,
+            422
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(post_json(server.addr, "/predict", "{").status, 400);
+    }
+    for _ in 0..10 {
+        let res = http(server.addr, "POST", "/predict", &fault, GOOD.as_bytes());
+        assert_eq!(res.status, 500, "{}", res.body);
+        assert!(res.json()["error"].is_string());
+    }
+
+    // Prometheus holds exactly the traffic sent, per outcome.
+    eventually(
+        Duration::from_secs(30),
+        "Prometheus to scrape all 25 requests",
+        || (scalar(p, total) == Some(25.0)).then_some(()),
+    );
+    let by_outcome = |o: &str| {
+        scalar(
+            p,
+            &format!(
+                r#"sum(inference_requests_total{{job="loan_inference_service",model="loan",outcome="{o}"}})"#
+            ),
+        )
+    };
+    assert_eq!(by_outcome("success"), Some(10.0));
+    assert_eq!(by_outcome("client_error"), Some(5.0));
+    assert_eq!(by_outcome("server_error"), Some(10.0));
+    assert_eq!(by_outcome("cancelled"), Some(0.0));
+    let label = |l: &str| {
+        scalar(
+            p,
+            &format!(r#"sum(inference_predictions_total{{model="loan",label="{l}"}})"#),
+        )
+    };
+    assert_eq!(label("approved"), Some(6.0));
+    assert_eq!(label("rejected"), Some(4.0));
+    assert_eq!(
+        scalar(
+            p,
+            r#"sum(inference_request_latency_seconds_count{model="loan"})"#
+        ),
+        Some(25.0)
+    );
+    assert_eq!(
+        scalar(p, r#"sum(inference_inprogress_requests{model="loan"})"#),
+        Some(0.0)
+    );
+    let p95 = eventually(Duration::from_secs(20), "a finite p95", || {
+        scalar(p, r#"histogram_quantile(0.95, sum by (le) (rate(inference_request_latency_seconds_bucket{model="loan"}[1m])))"#)
+            .filter(|v| v.is_finite())
+    });
+    assert!(p95 > 0.0 && p95 <= 60.0, "{p95}");
+
+    // Every dashboard query is valid and returns data.
+    let queries = dashboard_queries();
+    assert!(
+        queries.len() >= 10,
+        "only {} dashboard queries",
+        queries.len()
+    );
+    for (title, expr) in &queries {
+        let result = eventually(
+            Duration::from_secs(30),
+            &format!("data for panel {title:?}: {expr}"),
+            || {
+                let r = query(p, expr);
+                (!r.is_empty()).then_some(r)
+            },
+        );
+        assert!(!result.is_empty());
+    }
+
+    // The error-ratio alert fires in Prometheus and its notification reaches the webhook.
+    eventually(
+        Duration::from_secs(60),
+        "InferenceHighErrorRatio firing",
+        || {
+            let res = http(p, "GET", "/api/v1/alerts", &[], b"").json();
+            res["data"]["alerts"]
+                .as_array()?
+                .iter()
+                .any(|a| {
+                    a["labels"]["alertname"] == "InferenceHighErrorRatio" && a["state"] == "firing"
+                })
+                .then_some(())
+        },
+    );
+    let body = eventually(
+        Duration::from_secs(60),
+        "the notification at the webhook",
+        || {
+            webhook
+                .bodies
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|b| b.contains("InferenceHighErrorRatio"))
+                .cloned()
+        },
+    );
+    let note: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let alert = note["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "InferenceHighErrorRatio")
+        .unwrap();
+    assert_eq!(alert["status"], "firing");
+    assert_eq!(alert["labels"]["model"], "loan");
+    assert!(alert["annotations"]["runbook"]
+        .as_str()
+        .unwrap()
+        .contains("docs/alerts.md"));
+}
