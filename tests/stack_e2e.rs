@@ -246,3 +246,179 @@ fn prometheus_sees_exactly_the_traffic_and_the_alert_reaches_the_webhook() {
         .unwrap()
         .contains("docs/alerts.md"));
 }
+
+/// Starts Prometheus scraping `targets` every second under job `loan_inference_service`.
+fn prometheus_scraping(
+    prometheus: &std::path::Path,
+    targets: &[std::net::SocketAddr],
+) -> stack::Process {
+    let list = targets
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: loan_inference_service\n    metrics_path: /metrics\n    static_configs:\n      - targets: [{list}]\n"
+    );
+    stack::prometheus(prometheus, &config, &[])
+}
+
+/// Sends 3 approved, 2 rejected, 2 invalid and 1 injected model error to `server`.
+fn known_traffic(server: std::net::SocketAddr) {
+    let fault = [
+        ("Content-Type", "application/json"),
+        ("X-Inject-Fault", "model-error"),
+    ];
+    for _ in 0..3 {
+        assert_eq!(post_json(server, "/predict", GOOD).status, 200);
+    }
+    for _ in 0..2 {
+        assert_eq!(post_json(server, "/predict", RISKY).status, 200);
+    }
+    assert_eq!(
+        post_json(server, "/predict", r#"{"applicant_income": 1}"#).status,
+        422
+    );
+    assert_eq!(post_json(server, "/predict", "[").status, 400);
+    assert_eq!(
+        http(server, "POST", "/predict", &fault, GOOD.as_bytes()).status,
+        500
+    );
+}
+
+/// The scrape-and-count part against one example server.
+fn scrape_and_count(example: &str) {
+    let Some(prometheus) = stack::require("prometheus", "prometheus") else {
+        return;
+    };
+    let server = start_example(example, &[("INJECT_FAULTS", "1")]);
+    let prom = prometheus_scraping(&prometheus, &[server.addr]);
+    let p = prom.addr;
+    let total = r#"sum(inference_requests_total{job="loan_inference_service",model="loan"})"#;
+    eventually(Duration::from_secs(30), "a first scrape at zero", || {
+        (scalar(p, total) == Some(0.0)).then_some(())
+    });
+    known_traffic(server.addr);
+    eventually(
+        Duration::from_secs(30),
+        &format!("{example}: all 8 requests in Prometheus"),
+        || (scalar(p, total) == Some(8.0)).then_some(()),
+    );
+    let by = |o: &str| {
+        scalar(
+            p,
+            &format!(r#"sum(inference_requests_total{{model="loan",outcome="{o}"}})"#),
+        )
+    };
+    assert_eq!(by("success"), Some(5.0), "{example}");
+    assert_eq!(by("client_error"), Some(2.0), "{example}");
+    assert_eq!(by("server_error"), Some(1.0), "{example}");
+    assert_eq!(by("cancelled"), Some(0.0), "{example}");
+    assert_eq!(
+        scalar(
+            p,
+            r#"sum(inference_predictions_total{model="loan",label="approved"})"#
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        scalar(
+            p,
+            r#"sum(inference_predictions_total{model="loan",label="rejected"})"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        scalar(
+            p,
+            r#"sum(inference_request_latency_seconds_count{model="loan"})"#
+        ),
+        Some(8.0)
+    );
+    assert_eq!(
+        scalar(p, r#"sum(inference_inprogress_requests{model="loan"})"#),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn hyper_loan_scraped_by_prometheus_counts_exactly() {
+    scrape_and_count("hyper_loan");
+}
+
+#[test]
+fn two_replicas_sum_to_the_traffic_sent_to_both() {
+    let Some(prometheus) = stack::require("prometheus", "prometheus") else {
+        return;
+    };
+    let a = start_example("axum_loan", &[("INJECT_FAULTS", "1")]);
+    let b = start_example("axum_loan", &[("INJECT_FAULTS", "1")]);
+    let prom = prometheus_scraping(&prometheus, &[a.addr, b.addr]);
+    let p = prom.addr;
+    eventually(
+        Duration::from_secs(30),
+        "both replicas scraped at zero",
+        || {
+            (query(
+                p,
+                r#"inference_requests_total{model="loan",outcome="success"} == 0"#,
+            )
+            .len()
+                == 2)
+                .then_some(())
+        },
+    );
+    known_traffic(a.addr);
+    known_traffic(b.addr);
+    known_traffic(b.addr);
+    let total = r#"sum(inference_requests_total{model="loan"})"#;
+    eventually(
+        Duration::from_secs(30),
+        "all 24 requests across both replicas",
+        || (scalar(p, total) == Some(24.0)).then_some(()),
+    );
+    // Per replica and summed across replicas, by outcome — what the recording rules aggregate.
+    let per_instance = query(
+        p,
+        r#"sum by (instance) (inference_requests_total{model="loan"})"#,
+    );
+    let mut counts: Vec<f64> = per_instance
+        .iter()
+        .map(|r| r["value"][1].as_str().unwrap().parse().unwrap())
+        .collect();
+    counts.sort_by(f64::total_cmp);
+    assert_eq!(counts, [8.0, 16.0]);
+    let by = |o: &str| {
+        scalar(
+            p,
+            &format!(r#"sum by (model) (inference_requests_total{{model="loan",outcome="{o}"}})"#),
+        )
+    };
+    assert_eq!(by("success"), Some(15.0));
+    assert_eq!(by("client_error"), Some(6.0));
+    assert_eq!(by("server_error"), Some(3.0));
+    assert_eq!(
+        scalar(
+            p,
+            r#"sum by (model) (inference_predictions_total{model="loan",label="approved"})"#
+        ),
+        Some(9.0)
+    );
+    assert_eq!(
+        scalar(
+            p,
+            r#"sum by (model) (inference_request_latency_seconds_count{model="loan"})"#
+        ),
+        Some(24.0)
+    );
+    // A quantile from buckets summed across replicas is finite.
+    let p95 = eventually(
+        Duration::from_secs(20),
+        "a finite cross-replica p95",
+        || {
+            scalar(p, r#"histogram_quantile(0.95, sum by (model, le) (rate(inference_request_latency_seconds_bucket{model="loan"}[1m])))"#)
+            .filter(|v| v.is_finite())
+        },
+    );
+    assert!(p95 > 0.0, "{p95}");
+}
