@@ -198,7 +198,6 @@ pub fn payload_too_large() -> ApiResponse {
     )
 }
 
-/// `GET /healthz`: 200 `{"status": "ok"}`.
 /// The header that asks for an injected model error, honoured only when the server was started
 /// with `INJECT_FAULTS=1` (for alert drills and end-to-end tests).
 pub const FAULT_HEADER: &str = "x-inject-fault";
@@ -216,6 +215,7 @@ pub fn injected_fault(header: Option<&str>) -> Option<ApiResponse> {
         .then(|| ApiResponse::error(500, "injected model error (INJECT_FAULTS=1)"))
 }
 
+/// `GET /healthz`: 200 `{"status": "ok"}`.
 pub fn healthz() -> ApiResponse {
     ApiResponse {
         status: 200,

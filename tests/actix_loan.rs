@@ -1,0 +1,933 @@
+//! The actix-web integration (feature `actix`).
+//!
+//! End to end: the real `actix_loan` example on a free loopback port, real HTTP, and its
+//! `/metrics` parsed and checked to the exact count, like `axum_loan`.
+//!
+//! Unit level: the `InferenceMonitor` middleware under `actix_web::test`, with a
+//! `TestRecorder` kept current for the whole test (`actix_web::test` runs on one thread).
+
+mod common;
+
+use common::{http, post_json, scrape, start_example, Exposition};
+
+const GOOD: &str = r#"{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}"#;
+const RISKY: &str = r#"{"applicant_income": 1200, "coapplicant_income": 0, "loan_amount": 700, "loan_term_months": 120, "credit_history": false, "dependents": 3, "education": "not_graduate", "self_employed": true, "property_area": "rural"}"#;
+
+fn requests(m: &Exposition, model: &str, outcome: &str) -> Option<f64> {
+    m.value(
+        "inference_requests_total",
+        &[("model", model), ("outcome", outcome)],
+    )
+}
+
+#[test]
+fn serves_predictions_and_exact_metrics_over_real_http() {
+    let server = start_example("actix_loan", &[]);
+    let addr = server.addr;
+    assert_ne!(addr.port(), 0, "the banner must show the real port");
+    assert!(
+        server.banner.iter().any(|l| l.contains("curl")),
+        "banner: {:?}",
+        server.banner
+    );
+    assert_eq!(
+        server.banner.last().map(String::as_str),
+        Some(format!("actix_loan listening on http://{addr}").as_str())
+    );
+
+    let health = http(addr, "GET", "/healthz", &[], b"");
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+
+    // Two valid requests and one invalid.
+    let a = post_json(addr, "/predict", GOOD);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
+    let a = a.json();
+    assert_eq!(a["label"], "approved");
+    let p = a["probability"].as_f64().unwrap();
+    assert!(p > 0.5 && p < 1.0, "{p}");
+    assert!(a["model_version"].is_string(), "{a}");
+    let b = post_json(addr, "/predict", RISKY);
+    assert_eq!(b.status, 200, "{}", b.body);
+    assert_eq!(b.json()["label"], "rejected");
+    let bad = post_json(addr, "/predict", r#"{"applicant_income": 5000}"#);
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let err = bad.json();
+    assert_eq!(err["field"], "coapplicant_income", "{err}");
+    assert!(
+        err["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{err}"
+    );
+    assert!(bad
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
+
+    let m = scrape(addr);
+    assert_eq!(requests(&m, "loan", "success"), Some(2.0));
+    assert_eq!(requests(&m, "loan", "client_error"), Some(1.0));
+    assert_eq!(requests(&m, "loan", "server_error"), Some(0.0));
+    assert_eq!(requests(&m, "loan", "cancelled"), Some(0.0));
+    assert_eq!(
+        m.sum("inference_predictions_total", &[("model", "loan")]),
+        2.0
+    );
+    for label in ["approved", "rejected"] {
+        assert_eq!(
+            m.value(
+                "inference_predictions_total",
+                &[("model", "loan"), ("label", label)]
+            ),
+            Some(1.0),
+            "{label}"
+        );
+    }
+    assert_eq!(
+        m.value("inference_inprogress_requests", &[("model", "loan")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.sum(
+            "inference_request_latency_seconds_count",
+            &[("model", "loan")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        m.value(
+            "inference_request_latency_seconds_bucket",
+            &[("model", "loan"), ("outcome", "success"), ("le", "+Inf")]
+        ),
+        Some(2.0)
+    );
+    for name in [
+        "inference_requests_total",
+        "inference_request_latency_seconds",
+        "inference_predictions_total",
+        "inference_inprogress_requests",
+    ] {
+        assert!(m.help.contains_key(name), "no HELP for {name}");
+        assert!(m.types.contains_key(name), "no TYPE for {name}");
+    }
+    assert_eq!(
+        m.types
+            .get("inference_request_latency_seconds")
+            .map(String::as_str),
+        Some("histogram")
+    );
+    // The macro route was not called: its model is declared, all zero.
+    assert_eq!(
+        m.sum("inference_requests_total", &[("model", "loan_macro")]),
+        0.0
+    );
+}
+
+#[test]
+fn every_rejected_request_gets_a_json_4xx_and_counts_as_client_error() {
+    let server = start_example("actix_loan", &[]);
+    let addr = server.addr;
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
+        (
+            "bad syntax",
+            vec![("Content-Type", "application/json")],
+            b"{\"applicant_income\": ".to_vec(),
+            400,
+        ),
+        (
+            "wrong content type",
+            vec![("Content-Type", "text/plain")],
+            GOOD.as_bytes().to_vec(),
+            415,
+        ),
+        ("no content type", vec![], GOOD.as_bytes().to_vec(), 415),
+        (
+            "wrong type",
+            vec![("Content-Type", "application/json")],
+            GOOD.replace("5000", "\"5000\"").into_bytes(),
+            422,
+        ),
+        (
+            "negative amount",
+            vec![("Content-Type", "application/json")],
+            GOOD.replace("\"loan_amount\": 120", "\"loan_amount\": -5")
+                .into_bytes(),
+            422,
+        ),
+        (
+            "unknown enum",
+            vec![("Content-Type", "application/json")],
+            GOOD.replace("urban", "moon").into_bytes(),
+            422,
+        ),
+        (
+            "not an object",
+            vec![("Content-Type", "application/json")],
+            b"[1, 2, 3]".to_vec(),
+            422,
+        ),
+        (
+            "too large",
+            vec![("Content-Type", "application/json")],
+            format!("{{\"pad\": \"{}\"}}", "x".repeat(20 * 1024)).into_bytes(),
+            413,
+        ),
+    ];
+    for (what, headers, body, status) in &cases {
+        let res = http(addr, "POST", "/predict", headers, body);
+        assert_eq!(res.status, *status, "{what}: {}", res.body);
+        assert!(
+            res.header("content-type")
+                .is_some_and(|ct| ct.starts_with("application/json")),
+            "{what}: {:?}",
+            res.headers
+        );
+        let json = res.json();
+        assert!(
+            json["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: {json}"
+        );
+    }
+    let wrong_method = http(addr, "GET", "/predict", &[], b"");
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.header("allow"), Some("POST"));
+    assert!(wrong_method.json()["error"].is_string());
+    let missing = http(addr, "GET", "/nope", &[], b"");
+    assert_eq!(missing.status, 404);
+    assert!(missing.json()["error"].is_string());
+    let wrong_read = http(addr, "POST", "/metrics", &[], b"");
+    assert_eq!(wrong_read.status, 405);
+    assert!(wrong_read.json()["error"].is_string());
+
+    let m = scrape(addr);
+    // Every rejected /predict request, the 405 included; the 404 and the /metrics 405 are
+    // outside the monitored resource.
+    assert_eq!(
+        requests(&m, "loan", "client_error"),
+        Some(cases.len() as f64 + 1.0)
+    );
+    assert_eq!(requests(&m, "loan", "success"), Some(0.0));
+    assert_eq!(requests(&m, "loan", "server_error"), Some(0.0));
+    assert_eq!(
+        m.sum("inference_predictions_total", &[("model", "loan")]),
+        0.0
+    );
+    assert_eq!(
+        m.value("inference_inprogress_requests", &[("model", "loan")]),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn the_macro_route_counts_under_its_own_model() {
+    let server = start_example("actix_loan", &[]);
+    let addr = server.addr;
+
+    let a = post_json(addr, "/predict/macro", GOOD);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["label"], "approved");
+    let b = post_json(addr, "/predict/macro", RISKY);
+    assert_eq!(b.status, 200, "{}", b.body);
+    assert_eq!(b.json()["label"], "rejected");
+    let bad = post_json(addr, "/predict/macro", r#"{"applicant_income": 5000}"#);
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(bad.json()["field"], "coapplicant_income");
+    let too_large = post_json(
+        addr,
+        "/predict/macro",
+        &format!("{{\"pad\": \"{}\"}}", "x".repeat(20 * 1024)),
+    );
+    assert_eq!(too_large.status, 413, "{}", too_large.body);
+
+    let m = scrape(addr);
+    assert_eq!(requests(&m, "loan_macro", "success"), Some(2.0));
+    assert_eq!(requests(&m, "loan_macro", "client_error"), Some(2.0));
+    assert_eq!(requests(&m, "loan_macro", "server_error"), Some(0.0));
+    assert_eq!(requests(&m, "loan_macro", "cancelled"), Some(0.0));
+    for label in ["approved", "rejected"] {
+        assert_eq!(
+            m.value(
+                "inference_predictions_total",
+                &[("model", "loan_macro"), ("label", label)]
+            ),
+            Some(1.0),
+            "{label}"
+        );
+    }
+    assert_eq!(
+        m.sum(
+            "inference_request_latency_seconds_count",
+            &[("model", "loan_macro")]
+        ),
+        4.0
+    );
+    assert_eq!(
+        m.value("inference_inprogress_requests", &[("model", "loan_macro")]),
+        Some(0.0)
+    );
+    // Nothing reached the middleware's model.
+    assert_eq!(m.sum("inference_requests_total", &[("model", "loan")]), 0.0);
+    assert_eq!(
+        m.sum("inference_predictions_total", &[("model", "loan")]),
+        0.0
+    );
+}
+
+#[test]
+fn injected_faults_are_server_errors_on_both_routes() {
+    let fault = [
+        ("Content-Type", "application/json"),
+        ("x-inject-fault", "model-error"),
+    ];
+    // Off by default: the header changes nothing.
+    let server = start_example("actix_loan", &[]);
+    let res = http(server.addr, "POST", "/predict", &fault, GOOD.as_bytes());
+    assert_eq!(res.status, 200, "{}", res.body);
+    drop(server);
+
+    let server = start_example("actix_loan", &[("INJECT_FAULTS", "1")]);
+    let addr = server.addr;
+    for path in ["/predict", "/predict/macro"] {
+        let res = http(addr, "POST", path, &fault, GOOD.as_bytes());
+        assert_eq!(res.status, 500, "{path}: {}", res.body);
+        assert!(res.json()["error"].is_string(), "{path}: {}", res.body);
+    }
+    assert_eq!(post_json(addr, "/predict", GOOD).status, 200);
+
+    let m = scrape(addr);
+    for model in ["loan", "loan_macro"] {
+        assert_eq!(requests(&m, model, "server_error"), Some(1.0), "{model}");
+        assert_eq!(
+            m.sum("inference_predictions_total", &[("model", model)]),
+            if model == "loan" { 1.0 } else { 0.0 },
+            "{model}"
+        );
+    }
+    assert_eq!(requests(&m, "loan", "success"), Some(1.0));
+}
+
+#[cfg(unix)]
+#[test]
+fn shuts_down_gracefully_on_sigterm() {
+    let mut server = start_example("actix_loan", &[]);
+    assert_eq!(post_json(server.addr, "/predict", GOOD).status, 200);
+    let pid = server.child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}
+
+/// The middleware itself, under `actix_web::test`.
+mod middleware {
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use actix_web::body::{BodySize, MessageBody};
+    use actix_web::error::{ErrorBadRequest, ErrorInternalServerError};
+    use actix_web::web::{self, Bytes};
+    use actix_web::{test as actix_test, App, HttpMessage, HttpRequest, HttpResponse};
+    use inference_monitor::integrations::actix::{
+        metrics_response, InferenceMonitor, PredictionExt,
+    };
+    use inference_monitor::testing::TestRecorder;
+    use inference_monitor::{LatencyEnd, ModelMonitor, Outcome, Prediction};
+
+    /// The four counts of model `loan`, in `Outcome::ALL` order.
+    fn counts(recorder: &TestRecorder) -> [Option<u64>; 4] {
+        Outcome::ALL.map(|o| {
+            recorder.counter(
+                "inference_requests_total",
+                &[("model", "loan"), ("outcome", o.as_str())],
+            )
+        })
+    }
+
+    /// Exactly one request of model `loan`, ended with `outcome`.
+    fn assert_one(recorder: &TestRecorder, outcome: Outcome) {
+        let expected = Outcome::ALL.map(|o| Some(u64::from(o == outcome)));
+        assert_eq!(counts(recorder), expected, "expected one {outcome}");
+        assert_eq!(
+            recorder
+                .histogram(
+                    "inference_request_latency_seconds",
+                    &[("model", "loan"), ("outcome", outcome.as_str())]
+                )
+                .map(|h| h.len()),
+            Some(1)
+        );
+        assert_eq!(inprogress(recorder), Some(0.0));
+    }
+
+    fn inprogress(recorder: &TestRecorder) -> Option<f64> {
+        recorder.gauge("inference_inprogress_requests", &[("model", "loan")])
+    }
+
+    fn predictions(recorder: &TestRecorder, label: &str) -> Option<u64> {
+        recorder.counter(
+            "inference_predictions_total",
+            &[("model", "loan"), ("label", label)],
+        )
+    }
+
+    fn loan() -> InferenceMonitor {
+        InferenceMonitor::new(ModelMonitor::new("loan"))
+    }
+
+    /// A body that hands out its chunks one per poll, with the size it is told to report.
+    struct Chunks {
+        chunks: VecDeque<Result<Bytes, std::io::Error>>,
+        size: BodySize,
+    }
+
+    impl Chunks {
+        fn stream(chunks: &[&'static str]) -> Self {
+            Self {
+                chunks: chunks
+                    .iter()
+                    .map(|c| Ok(Bytes::from_static(c.as_bytes())))
+                    .collect(),
+                size: BodySize::Stream,
+            }
+        }
+
+        fn sized(chunks: &[&'static str]) -> Self {
+            let len = chunks.iter().map(|c| c.len() as u64).sum();
+            Self {
+                size: BodySize::Sized(len),
+                ..Self::stream(chunks)
+            }
+        }
+
+        fn failing() -> Self {
+            let mut body = Self::stream(&["partial"]);
+            body.chunks
+                .push_back(Err(std::io::Error::other("the model crashed mid-stream")));
+            body
+        }
+    }
+
+    impl MessageBody for Chunks {
+        type Error = std::io::Error;
+
+        fn size(&self) -> BodySize {
+            self.size
+        }
+
+        fn poll_next(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+            Poll::Ready(self.get_mut().chunks.pop_front())
+        }
+    }
+
+    /// Polls the next chunk of a response body.
+    async fn next_chunk<B: MessageBody + Unpin>(body: &mut B) -> Option<Result<Bytes, B::Error>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *body).poll_next(cx)).await
+    }
+
+    /// POSTs to `/predict` and reads the whole answer.
+    macro_rules! post {
+        ($app:expr) => {
+            actix_test::call_and_read_body(
+                &$app,
+                actix_test::TestRequest::post().uri("/predict").to_request(),
+            )
+            .await
+        };
+    }
+
+    /// POSTs to `/predict` and returns the response, its body unread.
+    macro_rules! call {
+        ($app:expr) => {
+            actix_test::call_service(
+                &$app,
+                actix_test::TestRequest::post().uri("/predict").to_request(),
+            )
+            .await
+        };
+    }
+
+    async fn explode() -> HttpResponse {
+        panic!("the model blew up")
+    }
+
+    #[actix_web::test]
+    async fn ok_with_a_label_counts_one_success_and_its_prediction() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let app = actix_test::init_service(
+            App::new().service(
+                web::resource("/predict")
+                    .route(web::post().to(|| async {
+                        HttpResponse::Ok()
+                            .with_prediction("approved")
+                            .json(serde_json::json!({ "label": "approved" }))
+                    }))
+                    .wrap(loan()),
+            ),
+        )
+        .await;
+
+        let body = post!(app);
+        assert_eq!(body, r#"{"label":"approved"}"#);
+        assert_one(&recorder, Outcome::Success);
+        assert_eq!(predictions(&recorder, "approved"), Some(1));
+
+        // A second request adds to the same series.
+        post!(app);
+        assert_eq!(counts(&recorder)[0], Some(2));
+        assert_eq!(predictions(&recorder, "approved"), Some(2));
+        assert_eq!(inprogress(&recorder), Some(0.0));
+    }
+
+    #[actix_web::test]
+    async fn a_label_in_the_request_extensions_is_counted_too() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let app = actix_test::init_service(
+            App::new().service(
+                web::resource("/predict")
+                    .route(web::post().to(|req: HttpRequest| async move {
+                        req.extensions_mut().insert(Prediction::new("rejected"));
+                        web::Json(0.2)
+                    }))
+                    .wrap(loan()),
+            ),
+        )
+        .await;
+
+        assert_eq!(post!(app), "0.2");
+        assert_one(&recorder, Outcome::Success);
+        assert_eq!(predictions(&recorder, "rejected"), Some(1));
+    }
+
+    #[actix_web::test]
+    async fn a_422_is_one_client_error_without_prediction() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let app = actix_test::init_service(
+            App::new().service(
+                web::resource("/predict")
+                    .route(web::post().to(|| async {
+                        HttpResponse::UnprocessableEntity()
+                            .json(serde_json::json!({ "error": "no" }))
+                    }))
+                    .wrap(loan()),
+            ),
+        )
+        .await;
+
+        post!(app);
+        assert_one(&recorder, Outcome::ClientError);
+        assert_eq!(
+            recorder.counter_sum("inference_predictions_total", &[("model", "loan")]),
+            0
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_500_is_one_server_error() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let app = actix_test::init_service(
+            App::new().service(
+                web::resource("/predict")
+                    .route(
+                        web::post().to(|| async { HttpResponse::InternalServerError().finish() }),
+                    )
+                    .wrap(loan()),
+            ),
+        )
+        .await;
+
+        post!(app);
+        assert_one(&recorder, Outcome::ServerError);
+    }
+
+    #[actix_web::test]
+    async fn a_handler_error_is_classified_by_its_status() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let app = actix_test::init_service(
+            App::new()
+                .service(
+                    web::resource("/predict")
+                        .route(web::post().to(|| async {
+                            Err::<HttpResponse, _>(ErrorBadRequest("missing field"))
+                        }))
+                        .wrap(loan()),
+                )
+                .service(
+                    web::resource("/crash")
+                        .route(web::post().to(|| async {
+                            Err::<HttpResponse, _>(ErrorInternalServerError("model crashed"))
+                        }))
+                        .wrap(loan()),
+                ),
+        )
+        .await;
+
+        let res = call!(app);
+        assert_eq!(res.status(), 400);
+        assert_eq!(actix_test::read_body(res).await, "missing field");
+        assert_one(&recorder, Outcome::ClientError);
+
+        actix_test::call_and_read_body(
+            &app,
+            actix_test::TestRequest::post().uri("/crash").to_request(),
+        )
+        .await;
+        assert_eq!(counts(&recorder), [Some(0), Some(1), Some(1), Some(0)]);
+        assert_eq!(inprogress(&recorder), Some(0.0));
+    }
+
+    #[actix_web::test]
+    async fn an_error_from_the_inner_service_is_classified_by_its_status() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        // An inner middleware that fails every request with a 400 error, never a response.
+        let app = actix_test::init_service(
+            App::new().service(
+                web::resource("/predict")
+                    .route(web::post().to(|| async { HttpResponse::Ok().finish() }))
+                    .wrap_fn(|_req, _srv| {
+                        std::future::ready(Err::<actix_web::dev::ServiceResponse, _>(
+                            ErrorBadRequest("rejected before the handler"),
+                        ))
+                    })
+                    .wrap(loan()),
+            ),
+        )
+        .await;
+
+        let result = actix_test::try_call_service(
+            &app,
+            actix_test::TestRequest::post().uri("/predict").to_request(),
+        )
+        .await;
+        let error = result.expect_err("the inner service fails");
+        assert_eq!(error.as_response_error().status_code(), 400);
+        assert_one(&recorder, Outcome::ClientError);
+    }
+
+    #[actix_web::test]
+    async fn a_streamed_body_is_measured_to_its_end() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let app = actix_test::init_service(
+            App::new().service(
+                web::resource("/predict")
+                    .route(web::post().to(|| async {
+                        HttpResponse::Ok()
+                            .with_prediction("approved")
+                            .body(Chunks::stream(&["a", "b", "c"]))
+                    }))
+                    .wrap(loan()),
+            ),
+        )
+        .await;
+
+        let res = call!(app);
+        // The headers are out; the request is still in flight until the body ends.
+        assert_eq!(counts(&recorder), [Some(0); 4]);
+        assert_eq!(inprogress(&recorder), Some(1.0));
+        let mut body = res.into_body();
+        assert_eq!(next_chunk(&mut body).await.unwrap().unwrap(), "a");
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(next_chunk(&mut body).await.unwrap().unwrap(), "b");
+        assert_eq!(next_chunk(&mut body).await.unwrap().unwrap(), "c");
+        // A stream of unknown size ends at `None`.
+        assert_eq!(inprogress(&recorder), Some(1.0));
+        assert!(next_chunk(&mut body).await.is_none());
+        assert_one(&recorder, Outcome::Success);
+        assert_eq!(predictions(&recorder, "approved"), Some(1));
+        let latency = recorder
+            .histogram(
+                "inference_request_latency_seconds",
+                &[("model", "loan"), ("outcome", "success")],
+            )
+            .unwrap();
+        assert!(
+            latency[0] >= 0.05,
+            "the time between chunks counts: {latency:?}"
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_body_of_known_size_ends_with_its_last_chunk() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let app =
+            actix_test::init_service(
+                App::new().service(
+                    web::resource("/predict")
+                        .route(web::post().to(|| async {
+                            HttpResponse::Ok().body(Chunks::sized(&["abc", "def"]))
+                        }))
+                        .wrap(loan()),
+                ),
+            )
+            .await;
+
+        let res = call!(app);
+        let mut body = res.into_body();
+        assert_eq!(body.size(), BodySize::Sized(6));
+        assert_eq!(next_chunk(&mut body).await.unwrap().unwrap(), "abc");
+        assert_eq!(inprogress(&recorder), Some(1.0));
+        assert_eq!(next_chunk(&mut body).await.unwrap().unwrap(), "def");
+        // Recorded without waiting for a `None` the server may never ask for.
+        assert_one(&recorder, Outcome::Success);
+    }
+
+    #[actix_web::test]
+    async fn an_empty_body_is_recorded_at_the_headers() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let app = actix_test::init_service(
+            App::new().service(
+                web::resource("/predict")
+                    .route(web::post().to(|| async {
+                        HttpResponse::NoContent()
+                            .with_prediction("approved")
+                            .finish()
+                    }))
+                    .wrap(loan()),
+            ),
+        )
+        .await;
+
+        let res = call!(app);
+        assert_eq!(res.status(), 204);
+        // Nothing polls an empty body: it is recorded before anyone reads it.
+        assert_one(&recorder, Outcome::Success);
+        assert_eq!(predictions(&recorder, "approved"), Some(1));
+        drop(res);
+        assert_one(&recorder, Outcome::Success);
+    }
+
+    #[actix_web::test]
+    async fn an_answer_to_head_is_recorded_at_the_headers() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let app = actix_test::init_service(
+            App::new().service(
+                web::resource("/predict")
+                    .route(web::head().to(|| async {
+                        HttpResponse::Ok().body(Chunks::stream(&["never", "sent"]))
+                    }))
+                    .wrap(loan()),
+            ),
+        )
+        .await;
+
+        let res = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::default()
+                .method(actix_web::http::Method::HEAD)
+                .uri("/predict")
+                .to_request(),
+        )
+        .await;
+        // The server drops the body of a HEAD answer unread: that is no cancellation.
+        drop(res);
+        assert_one(&recorder, Outcome::Success);
+    }
+
+    #[actix_web::test]
+    async fn a_body_dropped_early_is_cancelled_and_its_prediction_still_counted() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let app = actix_test::init_service(
+            App::new().service(
+                web::resource("/predict")
+                    .route(web::post().to(|| async {
+                        HttpResponse::Ok()
+                            .with_prediction("approved")
+                            .body(Chunks::stream(&["a", "b"]))
+                    }))
+                    .wrap(loan()),
+            ),
+        )
+        .await;
+
+        let res = call!(app);
+        let mut body = res.into_body();
+        assert_eq!(next_chunk(&mut body).await.unwrap().unwrap(), "a");
+        drop(body); // the client went away
+        assert_one(&recorder, Outcome::Cancelled);
+        assert_eq!(predictions(&recorder, "approved"), Some(1));
+    }
+
+    #[actix_web::test]
+    async fn a_body_error_is_a_server_error() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let app = actix_test::init_service(
+            App::new().service(
+                web::resource("/predict")
+                    .route(web::post().to(|| async { HttpResponse::Ok().body(Chunks::failing()) }))
+                    .wrap(loan()),
+            ),
+        )
+        .await;
+
+        let res = call!(app);
+        assert!(actix_test::try_read_body(res).await.is_err());
+        assert_one(&recorder, Outcome::ServerError);
+    }
+
+    #[actix_web::test]
+    async fn latency_until_headers_records_before_the_body() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let app = actix_test::init_service(
+            App::new().service(
+                web::resource("/predict")
+                    .route(
+                        web::post()
+                            .to(|| async { HttpResponse::Ok().body(Chunks::stream(&["a", "b"])) }),
+                    )
+                    .wrap(loan().latency_until(LatencyEnd::Headers)),
+            ),
+        )
+        .await;
+
+        let res = call!(app);
+        assert_one(&recorder, Outcome::Success);
+        drop(res); // dropping the body now changes nothing
+        assert_one(&recorder, Outcome::Success);
+    }
+
+    #[actix_web::test]
+    async fn a_custom_classifier_sees_the_status() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        // Our own rate limiter's 429 is our fault, not the client's.
+        let classifier = |status: http::StatusCode, headers: &http::HeaderMap| {
+            assert!(headers.is_empty());
+            if status == http::StatusCode::TOO_MANY_REQUESTS {
+                Outcome::ServerError
+            } else {
+                Outcome::from_status(status)
+            }
+        };
+        let app = actix_test::init_service(
+            App::new().service(
+                web::resource("/predict")
+                    .route(web::post().to(|| async { HttpResponse::TooManyRequests().finish() }))
+                    .wrap(loan().classify_with(classifier)),
+            ),
+        )
+        .await;
+
+        post!(app);
+        assert_one(&recorder, Outcome::ServerError);
+    }
+
+    #[test]
+    fn a_panicking_handler_is_a_server_error() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let loan = loan();
+        // The guard is checked after the unwind; nothing observed is left half-updated.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let app = actix_test::init_service(
+                    App::new().service(
+                        web::resource("/predict")
+                            .route(web::post().to(explode))
+                            .wrap(loan),
+                    ),
+                )
+                .await;
+                post!(app);
+            });
+        }));
+        assert!(panicked.is_err(), "the panic goes on unwinding");
+        assert_one(&recorder, Outcome::ServerError);
+    }
+
+    #[actix_web::test]
+    async fn routes_outside_the_middleware_are_not_counted() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let app = actix_test::init_service(
+            App::new()
+                .service(
+                    web::resource("/predict")
+                        .route(web::post().to(|| async { HttpResponse::Ok().finish() }))
+                        .wrap(loan()),
+                )
+                .route(
+                    "/healthz",
+                    web::get().to(|| async { HttpResponse::Ok().finish() }),
+                ),
+        )
+        .await;
+
+        actix_test::call_and_read_body(
+            &app,
+            actix_test::TestRequest::get().uri("/healthz").to_request(),
+        )
+        .await;
+        assert_eq!(counts(&recorder), [Some(0); 4]);
+        post!(app);
+        assert_one(&recorder, Outcome::Success);
+    }
+
+    #[actix_web::test]
+    async fn metrics_response_serves_the_text_format() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let (prometheus, handle) = inference_monitor::prometheus().build().unwrap();
+        inference_monitor::metrics::with_local_recorder(&prometheus, || {
+            ModelMonitor::new("loan").start().finish(Outcome::Success);
+        });
+
+        let response = metrics_response(&handle);
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers().get("content-type").unwrap(),
+            inference_monitor::exporter::prometheus::CONTENT_TYPE
+        );
+        let text = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        let m = super::Exposition::parse(std::str::from_utf8(&text).unwrap());
+        assert_eq!(
+            m.value(
+                "inference_requests_total",
+                &[("model", "loan"), ("outcome", "success")]
+            ),
+            Some(1.0)
+        );
+
+        // The handle is a responder too.
+        let app = actix_test::init_service(App::new().route(
+            "/metrics",
+            web::get().to(move || std::future::ready(handle.clone())),
+        ))
+        .await;
+        let res = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/metrics").to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+        let text = actix_test::read_body(res).await;
+        assert!(std::str::from_utf8(&text)
+            .unwrap()
+            .contains("inference_requests_total"));
+    }
+}
