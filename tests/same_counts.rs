@@ -1,4 +1,4 @@
-//! `axum_loan` and `hyper_loan` answer the same traffic the same way and report the same
+//! `axum_loan`, `hyper_loan` and `actix_loan` answer the same traffic the same way and report the same
 //! metrics: identical statuses and JSON bodies, and identical `inference_*` series on
 //! `/metrics` (the same label sets everywhere, the same values for every counter, gauge and
 //! `_count`; only the latency `_sum` and `_bucket` values may differ, since they measure time).
@@ -152,7 +152,7 @@ fn differences(a: &Series, b: &Series) -> Vec<String> {
 }
 
 #[test]
-fn axum_and_hyper_servers_answer_and_count_identically() {
+fn the_three_servers_answer_and_count_identically() {
     let axum = start_example("axum_loan", &[]);
     let hyper = start_example("hyper_loan", &[]);
 
@@ -208,5 +208,30 @@ fn axum_and_hyper_servers_answer_and_count_identically() {
     assert_eq!(
         inference_metadata(&axum_metrics),
         inference_metadata(&hyper_metrics)
+    );
+
+    // actix_loan, with the crate's native actix middleware: the same answers and, for model
+    // `loan`, the same series and values (its extra `loan_macro` model is the macro route's).
+    let actix = start_example("actix_loan", &[]);
+    let actix_answers = replay("actix_loan", actix.addr);
+    for ((step, a), x) in traffic().iter().zip(&axum_answers).zip(&actix_answers) {
+        assert_eq!(
+            a, x,
+            "{}: axum_loan and actix_loan answered differently",
+            step.what
+        );
+    }
+    let actix_metrics = scrape(actix.addr);
+    let mut x = inference_series(&actix_metrics);
+    x.retain(|(_, labels), _| labels.get("model").map(String::as_str) == Some("loan"));
+    let diff = differences(&a, &x);
+    assert!(
+        diff.is_empty(),
+        "inference_* series differ between axum_loan and actix_loan:\n{}",
+        diff.join("\n")
+    );
+    assert_eq!(
+        inference_metadata(&axum_metrics),
+        inference_metadata(&actix_metrics)
     );
 }

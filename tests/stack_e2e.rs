@@ -422,3 +422,8 @@ fn two_replicas_sum_to_the_traffic_sent_to_both() {
     );
     assert!(p95 > 0.0, "{p95}");
 }
+
+#[test]
+fn actix_loan_scraped_by_prometheus_counts_exactly() {
+    scrape_and_count("actix_loan");
+}
