@@ -8,6 +8,22 @@
 
 mod common;
 
+#[test]
+fn serves_predictions_and_exact_metrics_over_real_http() {
+    common::loan_api::serves_predictions_and_exact_metrics("actix_loan");
+}
+
+#[test]
+fn every_rejected_request_gets_a_json_4xx_and_counts_as_client_error() {
+    common::loan_api::rejects_with_json_4xx_counted_as_client_error("actix_loan");
+}
+
+#[cfg(unix)]
+#[test]
+fn shuts_down_gracefully_on_sigterm() {
+    common::loan_api::shuts_down_gracefully_on_sigterm("actix_loan");
+}
+
 use common::{http, post_json, scrape, start_example, Exposition};
 
 const GOOD: &str = r#"{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}"#;
@@ -18,208 +34,6 @@ fn requests(m: &Exposition, model: &str, outcome: &str) -> Option<f64> {
         "inference_requests_total",
         &[("model", model), ("outcome", outcome)],
     )
-}
-
-#[test]
-fn serves_predictions_and_exact_metrics_over_real_http() {
-    let server = start_example("actix_loan", &[]);
-    let addr = server.addr;
-    assert_ne!(addr.port(), 0, "the banner must show the real port");
-    assert!(
-        server.banner.iter().any(|l| l.contains("curl")),
-        "banner: {:?}",
-        server.banner
-    );
-    assert_eq!(
-        server.banner.last().map(String::as_str),
-        Some(format!("actix_loan listening on http://{addr}").as_str())
-    );
-
-    let health = http(addr, "GET", "/healthz", &[], b"");
-    assert_eq!(health.status, 200);
-    assert_eq!(health.json()["status"], "ok");
-
-    // Two valid requests and one invalid.
-    let a = post_json(addr, "/predict", GOOD);
-    assert_eq!(a.status, 200, "{}", a.body);
-    assert!(a
-        .header("content-type")
-        .unwrap()
-        .starts_with("application/json"));
-    let a = a.json();
-    assert_eq!(a["label"], "approved");
-    let p = a["probability"].as_f64().unwrap();
-    assert!(p > 0.5 && p < 1.0, "{p}");
-    assert!(a["model_version"].is_string(), "{a}");
-    let b = post_json(addr, "/predict", RISKY);
-    assert_eq!(b.status, 200, "{}", b.body);
-    assert_eq!(b.json()["label"], "rejected");
-    let bad = post_json(addr, "/predict", r#"{"applicant_income": 5000}"#);
-    assert_eq!(bad.status, 422, "{}", bad.body);
-    let err = bad.json();
-    assert_eq!(err["field"], "coapplicant_income", "{err}");
-    assert!(
-        err["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "{err}"
-    );
-    assert!(bad
-        .header("content-type")
-        .unwrap()
-        .starts_with("application/json"));
-
-    let m = scrape(addr);
-    assert_eq!(requests(&m, "loan", "success"), Some(2.0));
-    assert_eq!(requests(&m, "loan", "client_error"), Some(1.0));
-    assert_eq!(requests(&m, "loan", "server_error"), Some(0.0));
-    assert_eq!(requests(&m, "loan", "cancelled"), Some(0.0));
-    assert_eq!(
-        m.sum("inference_predictions_total", &[("model", "loan")]),
-        2.0
-    );
-    for label in ["approved", "rejected"] {
-        assert_eq!(
-            m.value(
-                "inference_predictions_total",
-                &[("model", "loan"), ("label", label)]
-            ),
-            Some(1.0),
-            "{label}"
-        );
-    }
-    assert_eq!(
-        m.value("inference_inprogress_requests", &[("model", "loan")]),
-        Some(0.0)
-    );
-    assert_eq!(
-        m.sum(
-            "inference_request_latency_seconds_count",
-            &[("model", "loan")]
-        ),
-        3.0
-    );
-    assert_eq!(
-        m.value(
-            "inference_request_latency_seconds_bucket",
-            &[("model", "loan"), ("outcome", "success"), ("le", "+Inf")]
-        ),
-        Some(2.0)
-    );
-    for name in [
-        "inference_requests_total",
-        "inference_request_latency_seconds",
-        "inference_predictions_total",
-        "inference_inprogress_requests",
-    ] {
-        assert!(m.help.contains_key(name), "no HELP for {name}");
-        assert!(m.types.contains_key(name), "no TYPE for {name}");
-    }
-    assert_eq!(
-        m.types
-            .get("inference_request_latency_seconds")
-            .map(String::as_str),
-        Some("histogram")
-    );
-    // The macro route was not called: its model is declared, all zero.
-    assert_eq!(
-        m.sum("inference_requests_total", &[("model", "loan_macro")]),
-        0.0
-    );
-}
-
-#[test]
-fn every_rejected_request_gets_a_json_4xx_and_counts_as_client_error() {
-    let server = start_example("actix_loan", &[]);
-    let addr = server.addr;
-    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
-    let cases: Vec<Case> = vec![
-        (
-            "bad syntax",
-            vec![("Content-Type", "application/json")],
-            b"{\"applicant_income\": ".to_vec(),
-            400,
-        ),
-        (
-            "wrong content type",
-            vec![("Content-Type", "text/plain")],
-            GOOD.as_bytes().to_vec(),
-            415,
-        ),
-        ("no content type", vec![], GOOD.as_bytes().to_vec(), 415),
-        (
-            "wrong type",
-            vec![("Content-Type", "application/json")],
-            GOOD.replace("5000", "\"5000\"").into_bytes(),
-            422,
-        ),
-        (
-            "negative amount",
-            vec![("Content-Type", "application/json")],
-            GOOD.replace("\"loan_amount\": 120", "\"loan_amount\": -5")
-                .into_bytes(),
-            422,
-        ),
-        (
-            "unknown enum",
-            vec![("Content-Type", "application/json")],
-            GOOD.replace("urban", "moon").into_bytes(),
-            422,
-        ),
-        (
-            "not an object",
-            vec![("Content-Type", "application/json")],
-            b"[1, 2, 3]".to_vec(),
-            422,
-        ),
-        (
-            "too large",
-            vec![("Content-Type", "application/json")],
-            format!("{{\"pad\": \"{}\"}}", "x".repeat(20 * 1024)).into_bytes(),
-            413,
-        ),
-    ];
-    for (what, headers, body, status) in &cases {
-        let res = http(addr, "POST", "/predict", headers, body);
-        assert_eq!(res.status, *status, "{what}: {}", res.body);
-        assert!(
-            res.header("content-type")
-                .is_some_and(|ct| ct.starts_with("application/json")),
-            "{what}: {:?}",
-            res.headers
-        );
-        let json = res.json();
-        assert!(
-            json["error"].as_str().is_some_and(|e| !e.is_empty()),
-            "{what}: {json}"
-        );
-    }
-    let wrong_method = http(addr, "GET", "/predict", &[], b"");
-    assert_eq!(wrong_method.status, 405);
-    assert_eq!(wrong_method.header("allow"), Some("POST"));
-    assert!(wrong_method.json()["error"].is_string());
-    let missing = http(addr, "GET", "/nope", &[], b"");
-    assert_eq!(missing.status, 404);
-    assert!(missing.json()["error"].is_string());
-    let wrong_read = http(addr, "POST", "/metrics", &[], b"");
-    assert_eq!(wrong_read.status, 405);
-    assert!(wrong_read.json()["error"].is_string());
-
-    let m = scrape(addr);
-    // Every rejected /predict request, the 405 included; the 404 and the /metrics 405 are
-    // outside the monitored resource.
-    assert_eq!(
-        requests(&m, "loan", "client_error"),
-        Some(cases.len() as f64 + 1.0)
-    );
-    assert_eq!(requests(&m, "loan", "success"), Some(0.0));
-    assert_eq!(requests(&m, "loan", "server_error"), Some(0.0));
-    assert_eq!(
-        m.sum("inference_predictions_total", &[("model", "loan")]),
-        0.0
-    );
-    assert_eq!(
-        m.value("inference_inprogress_requests", &[("model", "loan")]),
-        Some(0.0)
-    );
 }
 
 #[test]
@@ -308,21 +122,6 @@ fn injected_faults_are_server_errors_on_both_routes() {
         );
     }
     assert_eq!(requests(&m, "loan", "success"), Some(1.0));
-}
-
-#[cfg(unix)]
-#[test]
-fn shuts_down_gracefully_on_sigterm() {
-    let mut server = start_example("actix_loan", &[]);
-    assert_eq!(post_json(server.addr, "/predict", GOOD).status, 200);
-    let pid = server.child.id().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = server.child.wait().unwrap();
-    assert!(status.success(), "exit status after SIGTERM: {status}");
 }
 
 /// The middleware itself, under `actix_web::test`.

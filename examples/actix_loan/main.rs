@@ -43,16 +43,14 @@
 #[path = "../loan_model/mod.rs"]
 mod loan_model;
 
-use std::net::SocketAddr;
-
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use inference_monitor::integrations::actix::{metrics_response, InferenceMonitor, PredictionExt};
-use inference_monitor::{MetricsHandle, ModelMonitor, Monitor, Outcome};
+use inference_monitor::{MetricsHandle, ModelMonitor, Outcome};
 
 use loan_model::api::{self, ApiResponse, BodyError};
-use loan_model::{LoanModel, LABELS};
+use loan_model::LoanModel;
 
 /// What every worker's handlers share.
 struct AppState {
@@ -209,17 +207,8 @@ fn configure(config: &mut web::ServiceConfig, loan: InferenceMonitor) {
 
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr: SocketAddr = std::env::var("ADDR")
-        .unwrap_or_else(|_| "127.0.0.1:8000".to_owned())
-        .parse()
-        .map_err(|e| format!("ADDR must be an address like 127.0.0.1:8000: {e}"))?;
-
-    // The two predicted classes are known in advance: declare them so their series start at 0.
-    let monitor = Monitor::builder().labels(LABELS).build()?;
-    let metrics = inference_monitor::prometheus()
-        .monitor(&monitor)
-        .with_process_metrics()
-        .install()?;
+    let addr = loan_model::server::addr_from_env()?;
+    let (monitor, metrics) = loan_model::server::install_monitoring()?;
     // Built after the exporter is installed, so their metrics register with it.
     let loan = InferenceMonitor::new(monitor.model("loan"));
     let state = web::Data::new(AppState {
@@ -242,20 +231,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .first()
         .ok_or("the server is bound to no address")?;
 
-    let sample = r#"{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}"#;
-    println!("actix_loan: loan-approval model on actix-web, monitored by inference-monitor");
-    println!("  predict: curl -s http://{local}/predict -H 'content-type: application/json' -d '{sample}'");
-    println!("  macro:   curl -s http://{local}/predict/macro -H 'content-type: application/json' -d '{sample}'");
-    println!("  metrics: curl -s http://{local}/metrics");
-    println!("  health:  curl -s http://{local}/healthz");
-    println!(
-        "  faults:  {} (INJECT_FAULTS=1 makes requests with header '{}: model-error' fail with 500)",
-        if api::faults_enabled() { "on" } else { "off" },
-        api::FAULT_HEADER
-    );
-    println!("  stop:    Ctrl-C (in-flight requests finish first)");
-    // Printed last: scripts and tests wait for this line.
-    println!("actix_loan listening on http://{local}");
+    loan_model::server::print_banner("actix_loan", "loan-approval model on actix-web", local, &[format!(
+            "macro:   curl -s http://{local}/predict/macro -H 'content-type: application/json' -d '{}'",
+            loan_model::server::SAMPLE
+        )]);
 
     server.run().await?;
     println!("actix_loan stopped");

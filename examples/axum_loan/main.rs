@@ -24,7 +24,6 @@
 #[path = "../loan_model/mod.rs"]
 mod loan_model;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -37,7 +36,7 @@ use axum::{Json, Router};
 use inference_monitor::{InferenceMonitorLayer, Monitor, Prediction};
 
 use loan_model::api::{self, ApiResponse, BodyError};
-use loan_model::{LoanModel, LABELS};
+use loan_model::LoanModel;
 
 /// Turns a framework-independent answer into an axum response: its status, its JSON body, the
 /// `Allow` header of a 405, and the predicted label for the metrics layer.
@@ -142,35 +141,14 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr: SocketAddr = std::env::var("ADDR")
-        .unwrap_or_else(|_| "127.0.0.1:8000".to_owned())
-        .parse()
-        .map_err(|e| format!("ADDR must be an address like 127.0.0.1:8000: {e}"))?;
-
-    // The two predicted classes are known in advance: declare them so their series start at 0.
-    let monitor = Monitor::builder().labels(LABELS).build()?;
-    let metrics = inference_monitor::prometheus()
-        .monitor(&monitor)
-        .with_process_metrics()
-        .install()?;
+    let addr = loan_model::server::addr_from_env()?;
+    let (monitor, metrics) = loan_model::server::install_monitoring()?;
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
-    let sample = r#"{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}"#;
-    println!("axum_loan: loan-approval model, monitored by inference-monitor");
-    println!("  predict: curl -s http://{local}/predict -H 'content-type: application/json' -d '{sample}'");
-    println!("  metrics: curl -s http://{local}/metrics");
-    println!("  health:  curl -s http://{local}/healthz");
-    println!(
-        "  faults:  {} (INJECT_FAULTS=1 makes requests with header '{}: model-error' fail with 500)",
-        if api::faults_enabled() { "on" } else { "off" },
-        api::FAULT_HEADER
-    );
-    println!("  stop:    Ctrl-C (in-flight requests finish first)");
-    // Printed last: scripts and tests wait for this line.
-    println!("axum_loan listening on http://{local}");
+    loan_model::server::print_banner("axum_loan", "loan-approval model on axum", local, &[]);
 
     axum::serve(listener, app(metrics, &monitor))
         .with_graceful_shutdown(shutdown_signal())

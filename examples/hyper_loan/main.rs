@@ -32,7 +32,6 @@ mod loan_model;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,7 +46,7 @@ use inference_monitor::{InferenceMonitorLayer, MetricsHandle, Monitor, Predictio
 use tower::{Layer, Service, ServiceExt};
 
 use loan_model::api::{self, ApiResponse, BodyError};
-use loan_model::{LoanModel, LABELS};
+use loan_model::LoanModel;
 
 /// The response body of every route: the monitored `/predict` body and the plain ones, boxed.
 type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -178,17 +177,8 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr: SocketAddr = std::env::var("ADDR")
-        .unwrap_or_else(|_| "127.0.0.1:8000".to_owned())
-        .parse()
-        .map_err(|e| format!("ADDR must be an address like 127.0.0.1:8000: {e}"))?;
-
-    // The two predicted classes are known in advance: declare them so their series start at 0.
-    let monitor = Monitor::builder().labels(LABELS).build()?;
-    let metrics = inference_monitor::prometheus()
-        .monitor(&monitor)
-        .with_process_metrics()
-        .install()?;
+    let addr = loan_model::server::addr_from_env()?;
+    let (monitor, metrics) = loan_model::server::install_monitoring()?;
     let app = app(metrics, &monitor);
     let shutdown = shutdown_signal().map_err(|e| format!("cannot listen for signals: {e}"))?;
 
@@ -196,19 +186,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
-    let sample = r#"{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}"#;
-    println!("hyper_loan: loan-approval model on plain hyper, monitored by inference-monitor");
-    println!("  predict: curl -s http://{local}/predict -H 'content-type: application/json' -d '{sample}'");
-    println!("  metrics: curl -s http://{local}/metrics");
-    println!("  health:  curl -s http://{local}/healthz");
-    println!(
-        "  faults:  {} (INJECT_FAULTS=1 makes requests with header '{}: model-error' fail with 500)",
-        if api::faults_enabled() { "on" } else { "off" },
-        api::FAULT_HEADER
+    loan_model::server::print_banner(
+        "hyper_loan",
+        "loan-approval model on plain hyper",
+        local,
+        &[],
     );
-    println!("  stop:    Ctrl-C (in-flight requests finish first)");
-    // Printed last: scripts and tests wait for this line.
-    println!("hyper_loan listening on http://{local}");
 
     let mut http = http1::Builder::new();
     // Also enables hyper's default 30 s limit for reading a request head.

@@ -24,6 +24,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod server;
 pub mod train;
 
 use std::fmt;

@@ -336,4 +336,5 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> Server {
         banner,
     }
 }
+pub mod loan_api;
 pub mod stack;
