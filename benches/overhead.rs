@@ -5,9 +5,15 @@
 //! - `overhead/floor`: bare plus two clock reads, a counter, a histogram and a gauge up and
 //!   down on handles registered once — the physical floor of any such layer;
 //! - `overhead/layer`: bare wrapped in `InferenceMonitorLayer`, reporting a label;
-//! - `overhead/fn_bare`, `overhead/macro`: a trivial function alone and inside `monitor!`.
+//! - `overhead/fn_bare`, `overhead/macro`: a trivial function alone and inside `monitor!`;
+//! - `peers/axum_plain`, `peers/axum_monitor`, `peers/axum_prometheus`: a one-route axum
+//!   Router (called with `oneshot`, body collected) alone, with this crate's layer, and with
+//!   axum-prometheus's layer;
+//! - `peers/autometrics_plain`, `peers/autometrics`: a trivial async fn alone and with
+//!   `#[autometrics]`.
 //!
-//! All cases share one Prometheus recorder, installed globally.
+//! All cases share one Prometheus recorder, installed globally; the peers record through the
+//! `metrics` facade into it as well. `docs/performance.md` has the figures and the ratios.
 
 use std::convert::Infallible;
 use std::future::{ready, Future};
@@ -17,12 +23,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
+use autometrics::autometrics;
+use axum::routing::post;
+use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{Request, Response};
 use http_body::Body;
+use http_body_util::BodyExt;
 use http_body_util::Full;
 use inference_monitor::{monitor, InferenceMonitorLayer, Monitor, Prediction};
-use tower::{service_fn, Layer, Service};
+use tower::{service_fn, Layer, Service, ServiceExt};
 
 type Bytes = axum::body::Bytes;
 
@@ -44,6 +54,29 @@ fn now<F: Future>(f: F) -> F::Output {
         Poll::Ready(v) => v,
         Poll::Pending => unreachable!("the benchmarked services answer at once"),
     }
+}
+
+/// Runs a future to completion on this thread (the peers' futures may not answer at once).
+fn block_on<F: Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    thread_local! {
+        static WAKER: Waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    }
+    WAKER.with(|waker| {
+        let mut cx = Context::from_waker(waker);
+        let mut f = pin!(f);
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    })
 }
 
 /// Reads a body to its end.
@@ -79,6 +112,30 @@ where
 
 fn trivial(x: u64) -> u64 {
     black_box(x).wrapping_mul(31).wrapping_add(7)
+}
+
+/// The one route of the axum cases: answers at once and reports its label.
+async fn predict() -> (Prediction, &'static str) {
+    (Prediction::new("approved"), "{\"label\":\"approved\"}")
+}
+
+fn axum_request(router: &Router) {
+    let request = Request::post("/predict")
+        .body(axum::body::Body::empty())
+        .expect("a valid request");
+    block_on(async {
+        let response = router.clone().oneshot(request).await.unwrap();
+        black_box(response.into_body().collect().await.unwrap());
+    });
+}
+
+async fn trivial_async_plain(x: u64) -> u64 {
+    trivial(x)
+}
+
+#[autometrics]
+async fn trivial_async(x: u64) -> u64 {
+    trivial(x)
 }
 
 fn overhead(c: &mut Criterion) {
@@ -119,6 +176,25 @@ fn overhead(c: &mut Criterion) {
     let model = monitor.model("fn");
     group.bench_function("macro", |b| {
         b.iter(|| monitor!(model, trivial(42), label = |_| "approved"));
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("peers");
+    let plain = Router::new().route("/predict", post(predict));
+    let monitored = plain
+        .clone()
+        .layer(InferenceMonitorLayer::for_model(monitor.model("axum")));
+    let prometheus = plain.clone().layer(axum_prometheus::BaseMetricLayer::new());
+    group.bench_function("axum_plain", |b| b.iter(|| axum_request(&plain)));
+    group.bench_function("axum_monitor", |b| b.iter(|| axum_request(&monitored)));
+    group.bench_function("axum_prometheus", |b| {
+        b.iter(|| axum_request(&prometheus));
+    });
+    group.bench_function("autometrics_plain", |b| {
+        b.iter(|| block_on(trivial_async_plain(42)));
+    });
+    group.bench_function("autometrics", |b| {
+        b.iter(|| block_on(trivial_async(42)));
     });
     group.finish();
 }

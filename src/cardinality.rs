@@ -16,6 +16,14 @@ pub const DEFAULT_MAX_VALUES: usize = 64;
 /// Default maximum length of a label value, in bytes; longer values are truncated.
 pub const DEFAULT_MAX_VALUE_LEN: usize = 64;
 
+/// Where [`Limiter::slot`] found a value: among the values known in advance (by index), or
+/// elsewhere (a clone of its entry).
+#[derive(Debug)]
+pub(crate) enum Slot<T> {
+    Preset(usize),
+    Other(T),
+}
+
 /// A bounded map from label values to `T` (metric handles).
 #[derive(Debug)]
 pub(crate) struct Limiter<T> {
@@ -42,9 +50,18 @@ impl<T: Clone> Limiter<T> {
     /// The entry for `value`, created with `make` (given the bounded value) when it is new and
     /// there is room; the overflow entry otherwise.
     pub(crate) fn get(&self, value: &str, make: impl Fn(&str) -> T) -> T {
+        match self.slot(value, make) {
+            Slot::Preset(i) => self.preset[i].1.clone(),
+            Slot::Other(t) => t,
+        }
+    }
+
+    /// Like [`get`](Self::get), but a value known in advance comes back as its index (see
+    /// [`preset`](Self::preset)): nothing is cloned and no lock is taken.
+    pub(crate) fn slot(&self, value: &str, make: impl Fn(&str) -> T) -> Slot<T> {
         let value = self.bound(value);
-        if let Some((_, t)) = self.preset.iter().find(|(k, _)| **k == *value) {
-            return t.clone();
+        if let Some(i) = self.preset.iter().position(|(k, _)| **k == *value) {
+            return Slot::Preset(i);
         }
         if let Some(t) = self
             .seen
@@ -52,19 +69,25 @@ impl<T: Clone> Limiter<T> {
             .unwrap_or_else(PoisonError::into_inner)
             .get(value)
         {
-            return t.clone();
+            return Slot::Other(t.clone());
         }
         let mut seen = self.seen.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(t) = seen.get(value) {
-            return t.clone();
+            return Slot::Other(t.clone());
         }
         if value == OVERFLOW_VALUE || self.preset.len() + seen.len() >= self.max_values {
             drop(seen);
-            return self.overflow.get_or_init(|| make(OVERFLOW_VALUE)).clone();
+            return Slot::Other(self.overflow.get_or_init(|| make(OVERFLOW_VALUE)).clone());
         }
         let t = make(value);
         seen.insert(value.into(), t.clone());
-        t
+        Slot::Other(t)
+    }
+
+    /// The entry of the value known in advance at `index` (from [`Slot::Preset`]).
+    #[inline]
+    pub(crate) fn preset(&self, index: usize) -> Option<&T> {
+        self.preset.get(index).map(|(_, t)| t)
     }
 
     /// Number of distinct values admitted so far (the overflow entry not included).
@@ -118,6 +141,10 @@ mod tests {
         assert_eq!(l.get("e", make), "OTHER");
         assert_eq!(l.get("b", make), "B");
         assert_eq!(l.len(), 3);
+        assert!(matches!(l.slot("a", make), Slot::Preset(0)));
+        assert_eq!(l.preset(0).map(String::as_str), Some("A"));
+        assert!(matches!(l.slot("b", make), Slot::Other(ref v) if v == "B"));
+        assert_eq!(l.preset(1), None);
         // b, c and the overflow entry: each made once.
         assert_eq!(made.load(Ordering::Relaxed), 3);
     }

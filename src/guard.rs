@@ -1,10 +1,11 @@
 //! The in-flight guard: records one request exactly once, when finished or when dropped.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use metrics::Counter;
 
+use crate::cardinality::Slot;
 use crate::{ModelMonitor, Outcome};
 
 /// One request in flight, from [`ModelMonitor::start`].
@@ -27,8 +28,9 @@ use crate::{ModelMonitor, Outcome};
 #[must_use = "the request is recorded when the guard is finished or dropped"]
 pub struct InFlight {
     model: ModelMonitor,
-    start: Instant,
-    label: Option<Counter>,
+    /// A raw reading of the model's clock.
+    start: u64,
+    label: Option<Slot<Counter>>,
     done: bool,
 }
 
@@ -36,14 +38,14 @@ impl fmt::Debug for InFlight {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InFlight")
             .field("model", &self.model.name())
-            .field("elapsed", &self.start.elapsed())
+            .field("elapsed", &self.elapsed())
             .field("has_label", &self.label.is_some())
             .finish()
     }
 }
 
 impl InFlight {
-    pub(crate) fn new(model: ModelMonitor, start: Instant) -> Self {
+    pub(crate) fn new(model: ModelMonitor, start: u64) -> Self {
         Self {
             model,
             start,
@@ -56,14 +58,15 @@ impl InFlight {
     /// counter when the request is recorded. The value passes the model's label limiter; a
     /// second call replaces the first.
     pub fn predicted(&mut self, label: &str) -> &mut Self {
-        self.label = Some(self.model.label_counter(label));
+        self.label = Some(self.model.label_slot(label));
         self
     }
 
     /// Time since the request started.
     #[must_use]
     pub fn elapsed(&self) -> Duration {
-        self.start.elapsed()
+        let clock = self.model.clock();
+        clock.between(self.start, clock.now())
     }
 
     /// The model this request belongs to.
@@ -82,7 +85,7 @@ impl InFlight {
             return;
         }
         self.done = true;
-        let seconds = self.start.elapsed().as_secs_f64();
+        let seconds = self.elapsed().as_secs_f64();
         self.model.record(outcome, seconds, self.label.as_ref());
     }
 }

@@ -5,6 +5,7 @@
 
 mod body;
 pub mod cardinality;
+mod clock;
 mod error;
 pub mod exporter;
 mod future;

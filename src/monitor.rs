@@ -4,13 +4,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
 
 use metrics::{
     Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, SharedString, Unit,
 };
 
-use crate::cardinality::{Limiter, DEFAULT_MAX_VALUES, DEFAULT_MAX_VALUE_LEN};
+use crate::cardinality::{Limiter, Slot, DEFAULT_MAX_VALUES, DEFAULT_MAX_VALUE_LEN};
+use crate::clock::Clock;
 use crate::guard::InFlight;
 use crate::names::{self, MetricNames, DEFAULT_LATENCY_BUCKETS};
 use crate::{ConfigError, Outcome};
@@ -287,6 +287,7 @@ pub(crate) struct ModelShared {
     latency: [Histogram; 4],
     inprogress: Gauge,
     labels: Limiter<Counter>,
+    clock: Clock,
 }
 
 impl fmt::Debug for ModelMonitor {
@@ -322,7 +323,7 @@ impl ModelMonitor {
     #[must_use = "the request is recorded when the guard is finished or dropped"]
     pub fn start(&self) -> InFlight {
         self.shared.inprogress.increment(1.0);
-        InFlight::new(self.clone(), Instant::now())
+        InFlight::new(self.clone(), self.shared.clock.now())
     }
 
     /// Runs `call` as one monitored request and returns its value.
@@ -360,21 +361,33 @@ impl ModelMonitor {
     }
 
     /// Records a finished request. Called by [`InFlight`] exactly once.
-    pub(crate) fn record(&self, outcome: Outcome, seconds: f64, label: Option<&Counter>) {
+    pub(crate) fn record(&self, outcome: Outcome, seconds: f64, label: Option<&Slot<Counter>>) {
         let s = &self.shared;
         s.requests[outcome.index()].increment(1);
         s.latency[outcome.index()].record(seconds);
-        if let Some(label) = label {
-            label.increment(1);
+        match label {
+            Some(Slot::Preset(i)) => {
+                if let Some(counter) = s.labels.preset(*i) {
+                    counter.increment(1);
+                }
+            }
+            Some(Slot::Other(counter)) => counter.increment(1),
+            None => {}
         }
         s.inprogress.decrement(1.0);
     }
 
-    /// The predictions counter of `label` (bounded).
-    pub(crate) fn label_counter(&self, label: &str) -> Counter {
+    /// Where the predictions counter of `label` (bounded) is: a declared label is an index,
+    /// any other a handle.
+    pub(crate) fn label_slot(&self, label: &str) -> Slot<Counter> {
         let s = &self.shared;
         s.labels
-            .get(label, |bounded| s.monitor.register_label(&s.name, bounded))
+            .slot(label, |bounded| s.monitor.register_label(&s.name, bounded))
+    }
+
+    /// The clock the model's requests are timed with.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.shared.clock
     }
 
     fn register(monitor: &Monitor, name: &str) -> ModelMonitor {
@@ -402,6 +415,7 @@ impl ModelMonitor {
                 latency,
                 inprogress,
                 labels: Limiter::new(s.max_labels, s.max_label_len, preset),
+                clock: Clock::get(),
             }),
         }
     }
