@@ -41,6 +41,7 @@ pub use macros::__private;
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub use exporter::prometheus::{
     prometheus, ExporterError, MetricsHandle, MetricsService, PrometheusExporter,
+    PrometheusRecorder,
 };
 
 /// The `metrics` facade this crate records through. Use this re-export (or the same version)

@@ -8,7 +8,7 @@
 //! allocates), then counts the allocations of `N` more requests and expects exactly the count
 //! of the same work without monitoring.
 //!
-//! The last tests measure what the Prometheus recorder adds on top, per request, and print it.
+//! The last tests check that the Prometheus recorder adds no allocation either, and print it.
 //!
 //! Counting is per thread (a thread-local switch and counter), so the test harness and the other
 //! tests running at the same time do not disturb the figures. Nothing here is timed.
@@ -386,11 +386,11 @@ fn start_predicted_finish_makes_no_allocation() {
 /// Requests per Prometheus measurement.
 const PROMETHEUS_REQUESTS: u64 = 100_000;
 
-/// The Prometheus recorder keeps each latency sample until the next upkeep or scrape drains it,
-/// in blocks of 64 samples, so one request in 64 allocates a block (about 1 KiB): an amortized
-/// 1/64 ≈ 0.016 allocation and 16 bytes per request, whatever the counters and gauge do (they
-/// are atomics). The bound, one allocation per 20 requests, leaves room for a different block
-/// size while still catching anything that allocates on every request (≥ 1 per request).
+/// The crate's Prometheus recorder keeps counters and gauges as atomics (metrics-exporter-
+/// prometheus) and histograms as bucket counters updated in place, so a request allocates
+/// nothing there either once its series exist. (metrics-exporter-prometheus's own histograms
+/// keep every sample until a drain, in blocks of 64: 0.0156 allocations and 16.4 bytes per
+/// request, measured here before the crate kept its own.)
 fn assert_amortized(what: &str, allocated: Allocated) {
     let per_request = allocated.count as f64 / PROMETHEUS_REQUESTS as f64;
     let bytes_per_request = allocated.bytes as f64 / PROMETHEUS_REQUESTS as f64;
@@ -399,14 +399,14 @@ fn assert_amortized(what: &str, allocated: Allocated) {
          = {per_request:.5} allocations, {bytes_per_request:.2} bytes per request",
         allocated.count, allocated.bytes,
     );
-    assert!(
-        allocated.count * 20 <= PROMETHEUS_REQUESTS,
+    assert_eq!(
+        allocated.count, 0,
         "{what}: {per_request} allocations per request"
     );
 }
 
 #[test]
-fn the_prometheus_recorder_allocates_once_per_block_of_samples() {
+fn the_prometheus_recorder_allocates_nothing_per_request() {
     let (recorder, metrics) = inference_monitor::prometheus().build().unwrap();
     let _local = metrics::set_default_local_recorder(&recorder);
     let waker = waker();

@@ -7,4 +7,8 @@
 //! the text format for a `/metrics` endpoint.
 
 #[cfg(feature = "prometheus")]
+mod histograms;
+#[cfg(feature = "prometheus")]
 pub mod prometheus;
+#[cfg(feature = "prometheus")]
+mod recorder;

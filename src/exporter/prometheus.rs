@@ -1,26 +1,23 @@
-//! The Prometheus exporter: install, buckets, upkeep, render, and a `/metrics` service.
+//! The Prometheus exporter: install, buckets, render, and a `/metrics` service.
 
 use std::convert::Infallible;
 use std::fmt;
 use std::future::{ready, Ready};
-use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(feature = "process")]
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use metrics_exporter_prometheus::{
-    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
-};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_service::Service;
+
+use super::histograms::Histograms;
+pub use super::recorder::PrometheusRecorder;
 
 use crate::names::{DEFAULT_LATENCY_BUCKETS, REQUEST_LATENCY_SECONDS};
 use crate::Monitor;
 
 /// The `Content-Type` of the Prometheus text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Default interval of the upkeep thread that drains histogram samples between scrapes.
-pub const DEFAULT_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Starts configuring the Prometheus exporter. See [`PrometheusExporter`].
 ///
@@ -37,13 +34,16 @@ pub fn prometheus() -> PrometheusExporter {
 ///
 /// It always renders the latency metrics as real histograms (`_bucket` series) with the
 /// buckets of each [`Monitor`] it is told about (the default buckets for the default names
-/// otherwise), runs upkeep on a background thread so memory stays bounded between scrapes, and
-/// binds no port: serve [`MetricsHandle`] wherever you choose.
+/// otherwise) and binds no port: serve [`MetricsHandle`] wherever you choose.
+///
+/// Counters and gauges are kept by metrics-exporter-prometheus. Histograms are kept as exact
+/// bucket counters ([`PrometheusRecorder`]): a sample is never lost to a concurrent scrape,
+/// costs no allocation, and memory does not grow between scrapes, so no background thread is
+/// needed.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct PrometheusExporter {
     families: Vec<Family>,
-    upkeep: Option<Duration>,
     global_labels: Vec<(String, String)>,
     process: bool,
 }
@@ -63,7 +63,6 @@ impl Default for PrometheusExporter {
                 buckets: DEFAULT_LATENCY_BUCKETS.to_vec(),
                 explicit: false,
             }],
-            upkeep: Some(DEFAULT_UPKEEP_INTERVAL),
             global_labels: Vec::new(),
             process: false,
         }
@@ -91,15 +90,6 @@ impl PrometheusExporter {
         self
     }
 
-    /// Sets how often the upkeep thread drains histogram samples; `None` starts no thread (then
-    /// call [`MetricsHandle::run_upkeep`] yourself, or memory grows until the next scrape).
-    ///
-    /// Defaults to every 5 seconds.
-    pub fn upkeep_interval(mut self, every: Option<Duration>) -> Self {
-        self.upkeep = every;
-        self
-    }
-
     /// Adds a label to every series, such as `instance` or `region`.
     ///
     /// Defaults to none.
@@ -122,10 +112,8 @@ impl PrometheusExporter {
         self
     }
 
-    fn builder(&self) -> Result<PrometheusBuilder, ExporterError> {
-        let mut builder = PrometheusBuilder::new()
-            .set_buckets(DEFAULT_LATENCY_BUCKETS)
-            .map_err(|e| ExporterError::Build(e.to_string()))?;
+    /// The recorder for counters and gauges, and the store of histograms.
+    fn parts(&self) -> Result<(PrometheusBuilder, Histograms), ExporterError> {
         for (i, family) in self.families.iter().enumerate() {
             if let Some(other) = self.families[..i]
                 .iter()
@@ -135,58 +123,51 @@ impl PrometheusExporter {
                     metric: other.metric.clone(),
                 });
             }
-            builder = builder
-                .set_buckets_for_metric(Matcher::Full(family.metric.clone()), &family.buckets)
+            crate::names::validate_buckets(&family.buckets)
                 .map_err(|e| ExporterError::Build(e.to_string()))?;
         }
+        let mut builder = PrometheusBuilder::new();
         for (k, v) in &self.global_labels {
             builder = builder.add_global_label(k, v);
         }
-        Ok(builder)
+        let histograms = Histograms::new(
+            DEFAULT_LATENCY_BUCKETS,
+            self.families
+                .iter()
+                .map(|f| (f.metric.clone(), f.buckets.clone())),
+            &self.global_labels,
+        );
+        Ok((builder, histograms))
     }
 
     /// Builds the recorder without installing it, for composing recorders or for tests with a
-    /// local recorder (`metrics::with_local_recorder`). Starts no upkeep thread.
+    /// local recorder (`metrics::with_local_recorder`).
     ///
     /// ## Errors
     ///
     /// [`ExporterError::ConflictingBuckets`] when two monitors give one metric different buckets.
     pub fn build(self) -> Result<(PrometheusRecorder, MetricsHandle), ExporterError> {
-        let recorder = self.builder()?.build_recorder();
+        let (builder, histograms) = self.parts()?;
+        let histograms = std::sync::Arc::new(histograms);
+        let inner = builder.build_recorder();
         let handle = MetricsHandle {
-            inner: recorder.handle(),
+            inner: inner.handle(),
+            histograms: std::sync::Arc::clone(&histograms),
             process: self.process.then(ProcessCollector::new),
         };
-        Ok((recorder, handle))
+        Ok((PrometheusRecorder { inner, histograms }, handle))
     }
 
-    /// Installs the recorder as the process's global recorder and starts the upkeep thread.
+    /// Installs the recorder as the process's global recorder.
     ///
     /// ## Errors
     ///
     /// [`ExporterError::AlreadyInstalled`] when a global recorder is already installed (the
     /// facade allows one per process: install once, at start-up, and clone the handle);
-    /// [`ExporterError::ConflictingBuckets`]; [`ExporterError::Upkeep`] when the thread cannot
-    /// be started. Nothing is installed when an error is returned.
+    /// [`ExporterError::ConflictingBuckets`]. Nothing is installed when an error is returned.
     pub fn install(self) -> Result<MetricsHandle, ExporterError> {
-        let upkeep = self.upkeep;
         let (recorder, handle) = self.build()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        if let Some(every) = upkeep {
-            let handle = handle.clone();
-            let stop = Arc::clone(&stop);
-            std::thread::Builder::new()
-                .name("inference-monitor-upkeep".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(every);
-                        handle.run_upkeep();
-                    }
-                })
-                .map_err(ExporterError::Upkeep)?;
-        }
         if metrics::set_global_recorder(recorder).is_err() {
-            stop.store(true, Ordering::Relaxed);
             return Err(ExporterError::AlreadyInstalled);
         }
         if let Some(process) = &handle.process {
@@ -203,6 +184,7 @@ impl PrometheusExporter {
 #[derive(Clone)]
 pub struct MetricsHandle {
     inner: PrometheusHandle,
+    histograms: std::sync::Arc<Histograms>,
     process: Option<ProcessCollector>,
 }
 
@@ -245,12 +227,9 @@ impl MetricsHandle {
         if let Some(process) = &self.process {
             process.collect();
         }
-        self.inner.render()
-    }
-
-    /// Drains histogram samples into their buckets now.
-    pub fn run_upkeep(&self) {
-        self.inner.run_upkeep();
+        let mut text = self.inner.render();
+        self.histograms.render_into(&mut text);
+        text
     }
 
     /// A tower service answering every request with the rendered metrics (`200`, content type
@@ -260,12 +239,6 @@ impl MetricsHandle {
         MetricsService {
             handle: self.clone(),
         }
-    }
-
-    /// The underlying `metrics-exporter-prometheus` handle.
-    #[must_use]
-    pub fn prometheus_handle(&self) -> &PrometheusHandle {
-        &self.inner
     }
 
     /// The rendered metrics as an HTTP response.
@@ -311,8 +284,6 @@ pub enum ExporterError {
         /// The metric name.
         metric: String,
     },
-    /// The upkeep thread could not be started.
-    Upkeep(std::io::Error),
     /// `metrics-exporter-prometheus` refused the configuration.
     Build(String),
 }
@@ -327,17 +298,9 @@ impl fmt::Display for ExporterError {
                 f,
                 "two monitors give {metric} different latency buckets: give one of them its own names (MonitorBuilder::prefix)"
             ),
-            ExporterError::Upkeep(e) => write!(f, "could not start the upkeep thread: {e}"),
             ExporterError::Build(e) => write!(f, "invalid Prometheus exporter configuration: {e}"),
         }
     }
 }
 
-impl std::error::Error for ExporterError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ExporterError::Upkeep(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+impl std::error::Error for ExporterError {}

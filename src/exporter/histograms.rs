@@ -1,0 +1,378 @@
+//! Exact fixed-bucket histograms for the Prometheus exporter.
+//!
+//! metrics-exporter-prometheus keeps every histogram sample in a lock-free list of blocks and
+//! turns them into bucket counts when a scrape or upkeep drains the list. That costs an
+//! allocation per 64 samples, memory that grows until the next drain, and — measured here — a
+//! few samples lost when a drain overlaps a recording thread (the `_count` came out short by up
+//! to 0.3 % under load). Prometheus only ever asks for bucket counts, so this module keeps
+//! exactly those: one atomic counter per bucket and the sum, updated in place. A sample costs a
+//! binary search over the bounds and two atomic operations, allocates nothing, is never lost,
+//! and memory does not grow with traffic.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use metrics::{HistogramFn, Key, KeyName, SharedString};
+
+/// One histogram series: counts per bucket (`counts[i]` holds the samples `<= bounds[i]` and
+/// `> bounds[i - 1]`; the last holds those above every bound) and the sum of the samples.
+#[derive(Debug)]
+pub(crate) struct Series {
+    bounds: Arc<[f64]>,
+    counts: Box<[AtomicU64]>,
+    sum: AtomicU64,
+}
+
+impl Series {
+    fn new(bounds: Arc<[f64]>) -> Self {
+        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        Self {
+            bounds,
+            counts,
+            sum: AtomicU64::new(0f64.to_bits()),
+        }
+    }
+
+    /// The cumulative count of each bound (then `+Inf`, the total) and the sum.
+    fn snapshot(&self) -> (Vec<u64>, f64) {
+        let sum = f64::from_bits(self.sum.load(Ordering::Relaxed));
+        let mut total = 0u64;
+        let cumulative = self
+            .counts
+            .iter()
+            .map(|c| {
+                total = total.wrapping_add(c.load(Ordering::Relaxed));
+                total
+            })
+            .collect();
+        (cumulative, sum)
+    }
+}
+
+impl HistogramFn for Series {
+    /// Counts `value` in its bucket (a bound is inclusive, as Prometheus' `le` says) and adds it
+    /// to the sum. NaN is not a measurement and is ignored.
+    #[inline]
+    fn record(&self, value: f64) {
+        if value.is_nan() {
+            return;
+        }
+        let bucket = self.bounds.partition_point(|bound| *bound < value);
+        if let Some(count) = self.counts.get(bucket) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = self
+            .sum
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + value).to_bits())
+            });
+    }
+}
+
+/// Every histogram registered with the exporter, by key, with the buckets of its metric.
+#[derive(Debug)]
+pub(crate) struct Histograms {
+    default_bounds: Arc<[f64]>,
+    bounds_by_name: HashMap<String, Arc<[f64]>>,
+    /// Global labels, sanitized and escaped, in order.
+    global_labels: Vec<(String, String)>,
+    series: RwLock<HashMap<Key, Registered>>,
+    help: RwLock<HashMap<String, String>>,
+}
+
+#[derive(Debug, Clone)]
+struct Registered {
+    /// The sanitized metric name.
+    name: String,
+    /// The rendered label pairs, `k="v",...` (global labels included), without braces.
+    labels: String,
+    series: Arc<Series>,
+}
+
+impl Histograms {
+    pub(crate) fn new(
+        default_bounds: &[f64],
+        bounds_by_name: impl IntoIterator<Item = (String, Vec<f64>)>,
+        global_labels: &[(String, String)],
+    ) -> Self {
+        Self {
+            default_bounds: default_bounds.into(),
+            bounds_by_name: bounds_by_name
+                .into_iter()
+                .map(|(name, bounds)| (name, bounds.into()))
+                .collect(),
+            global_labels: global_labels
+                .iter()
+                .map(|(k, v)| (sanitize_name(k, false), escape_label_value(v)))
+                .collect(),
+            series: RwLock::new(HashMap::new()),
+            help: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The series of `key`, created (all buckets at zero) on first sight.
+    pub(crate) fn register(&self, key: &Key) -> Arc<Series> {
+        if let Some(found) = self
+            .series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+        {
+            return Arc::clone(&found.series);
+        }
+        let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
+        let entry = series.entry(key.clone()).or_insert_with(|| {
+            let bounds = self
+                .bounds_by_name
+                .get(key.name())
+                .unwrap_or(&self.default_bounds);
+            Registered {
+                name: sanitize_name(key.name(), true),
+                labels: self.label_pairs(key),
+                series: Arc::new(Series::new(Arc::clone(bounds))),
+            }
+        });
+        Arc::clone(&entry.series)
+    }
+
+    /// Keeps the HELP text of histogram `name`.
+    pub(crate) fn describe(&self, name: &KeyName, help: &SharedString) {
+        self.help
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(sanitize_name(name.as_str(), true), escape_help(help));
+    }
+
+    /// Global labels first, then the key's own; a key label replaces a global one of the same
+    /// name in place.
+    fn label_pairs(&self, key: &Key) -> String {
+        let mut pairs = self.global_labels.clone();
+        for label in key.labels() {
+            let name = sanitize_name(label.key(), false);
+            let value = escape_label_value(label.value());
+            match pairs.iter_mut().find(|(k, _)| *k == name) {
+                Some(pair) => pair.1 = value,
+                None => pairs.push((name, value)),
+            }
+        }
+        let mut out = String::new();
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{k}=\"{v}\"");
+        }
+        out
+    }
+
+    /// Appends every histogram in the Prometheus text format (version 0.0.4), families sorted
+    /// by name and series by labels.
+    pub(crate) fn render_into(&self, out: &mut String) {
+        let mut all: Vec<Registered> = self
+            .series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+        let help = self.help.read().unwrap_or_else(PoisonError::into_inner);
+        let mut family: Option<&str> = None;
+        for registered in &all {
+            let name = registered.name.as_str();
+            if family != Some(name) {
+                if family.is_some() {
+                    out.push('\n');
+                }
+                if let Some(text) = help.get(name) {
+                    let _ = writeln!(out, "# HELP {name} {text}");
+                }
+                let _ = writeln!(out, "# TYPE {name} histogram");
+                family = Some(name);
+            }
+            let labels = registered.labels.as_str();
+            let sep = if labels.is_empty() { "" } else { "," };
+            let (cumulative, sum) = registered.series.snapshot();
+            let bounds = &registered.series.bounds;
+            for (bound, count) in bounds.iter().zip(&cumulative) {
+                let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {count}");
+            }
+            let total = cumulative.last().copied().unwrap_or(0);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {total}");
+            let braces = |out: &mut String| {
+                if !labels.is_empty() {
+                    let _ = write!(out, "{{{labels}}}");
+                }
+            };
+            let _ = write!(out, "{name}_sum");
+            braces(out);
+            let _ = writeln!(out, " {}", Number(sum));
+            let _ = write!(out, "{name}_count");
+            braces(out);
+            let _ = writeln!(out, " {total}");
+        }
+        if family.is_some() {
+            out.push('\n');
+        }
+    }
+}
+
+/// A float as the text format writes it (`+Inf`, `-Inf`, `NaN`).
+struct Number(f64);
+
+impl std::fmt::Display for Number {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            v if v.is_nan() => f.write_str("NaN"),
+            v if v == f64::INFINITY => f.write_str("+Inf"),
+            v if v == f64::NEG_INFINITY => f.write_str("-Inf"),
+            v => write!(f, "{v}"),
+        }
+    }
+}
+
+/// A metric name (`metric = true`, `:` allowed) or label name with every character the text
+/// format does not allow replaced by `_`.
+fn sanitize_name(name: &str, metric: bool) -> String {
+    let mut out: String = name
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            let ok = c == '_' || c.is_ascii_alphabetic() || (metric && c == ':');
+            if ok || (i > 0 && c.is_ascii_digit()) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() {
+        out.push('_');
+    }
+    out
+}
+
+/// A label value escaped for the text format: backslash, double quote and line feed.
+fn escape_label_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A HELP text escaped for the text format: backslash and line feed.
+fn escape_help(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics::Label;
+
+    fn histograms() -> Histograms {
+        Histograms::new(
+            &[0.1, 1.0],
+            [("custom".to_owned(), vec![5.0])],
+            &[("region".to_owned(), "eu".to_owned())],
+        )
+    }
+
+    #[test]
+    fn bounds_are_inclusive_and_counts_cumulative() {
+        let h = histograms();
+        let s = h.register(&Key::from_name("latency"));
+        for v in [0.05, 0.1, 0.5, 1.0, 7.0, f64::NAN] {
+            s.record(v);
+        }
+        let (cumulative, sum) = s.snapshot();
+        assert_eq!(cumulative, vec![2, 4, 5]);
+        assert!((sum - 8.65).abs() < 1e-9, "{sum}");
+    }
+
+    #[test]
+    fn one_series_per_key_with_the_buckets_of_its_metric() {
+        let h = histograms();
+        let key = Key::from_parts("custom", vec![Label::new("model", "a")]);
+        assert!(Arc::ptr_eq(&h.register(&key), &h.register(&key.clone())));
+        assert_eq!(&*h.register(&key).bounds, &[5.0]);
+        assert_eq!(&*h.register(&Key::from_name("other")).bounds, &[0.1, 1.0]);
+    }
+
+    #[test]
+    fn renders_the_text_format_with_help_global_labels_and_escaping() {
+        let h = histograms();
+        h.describe(
+            &KeyName::from("custom"),
+            &SharedString::from("Line one\nline \\ two"),
+        );
+        let key = Key::from_parts(
+            "custom",
+            vec![
+                Label::new("model", "a\"b\\c\nd"),
+                Label::new("region", "us"),
+            ],
+        );
+        h.register(&key).record(2.5);
+        h.register(&Key::from_name("bare-name")).record(0.5);
+        let mut out = String::new();
+        h.render_into(&mut out);
+        let expected = "\
+# TYPE bare_name histogram
+bare_name_bucket{region=\"eu\",le=\"0.1\"} 0
+bare_name_bucket{region=\"eu\",le=\"1\"} 1
+bare_name_bucket{region=\"eu\",le=\"+Inf\"} 1
+bare_name_sum{region=\"eu\"} 0.5
+bare_name_count{region=\"eu\"} 1
+
+# HELP custom Line one\\nline \\\\ two
+# TYPE custom histogram
+custom_bucket{region=\"us\",model=\"a\\\"b\\\\c\\nd\",le=\"5\"} 1
+custom_bucket{region=\"us\",model=\"a\\\"b\\\\c\\nd\",le=\"+Inf\"} 1
+custom_sum{region=\"us\",model=\"a\\\"b\\\\c\\nd\"} 2.5
+custom_count{region=\"us\",model=\"a\\\"b\\\\c\\nd\"} 1
+
+";
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn no_sample_is_lost_while_rendering_concurrently() {
+        let h = Arc::new(Histograms::new(&[0.5], [], &[]));
+        let series = h.register(&Key::from_name("x"));
+        let per_thread = 50_000u64;
+        let writers: Vec<_> = (0..3)
+            .map(|_| {
+                let series = Arc::clone(&series);
+                std::thread::spawn(move || {
+                    for i in 0..per_thread {
+                        series.record(if i % 2 == 0 { 0.25 } else { 0.75 });
+                    }
+                })
+            })
+            .collect();
+        let mut last = 0;
+        while !writers.iter().all(std::thread::JoinHandle::is_finished) {
+            let (cumulative, _) = series.snapshot();
+            let total = *cumulative.last().unwrap();
+            assert!(total >= last, "the count went down: {last} -> {total}");
+            last = total;
+            let mut out = String::new();
+            h.render_into(&mut out);
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        let (cumulative, sum) = series.snapshot();
+        assert_eq!(cumulative, vec![3 * per_thread / 2, 3 * per_thread]);
+        assert!((sum - 3.0 * per_thread as f64 * 0.5).abs() < 1e-6, "{sum}");
+    }
+}
