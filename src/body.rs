@@ -24,6 +24,7 @@ pin_project! {
 }
 
 impl<B> ResponseBody<B> {
+    #[inline]
     pub(crate) fn tracked(inner: B, guard: InFlight, outcome: Outcome) -> Self {
         Self {
             inner,
@@ -31,6 +32,7 @@ impl<B> ResponseBody<B> {
         }
     }
 
+    #[inline]
     pub(crate) fn untracked(inner: B) -> Self {
         Self { inner, state: None }
     }
@@ -60,6 +62,7 @@ impl<B: Body> Body for ResponseBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
+    #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -80,10 +83,12 @@ impl<B: Body> Body for ResponseBody<B> {
         Poll::Ready(frame)
     }
 
+    #[inline]
     fn is_end_stream(&self) -> bool {
         self.inner.is_end_stream()
     }
 
+    #[inline]
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }

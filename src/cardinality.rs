@@ -16,78 +16,112 @@ pub const DEFAULT_MAX_VALUES: usize = 64;
 /// Default maximum length of a label value, in bytes; longer values are truncated.
 pub const DEFAULT_MAX_VALUE_LEN: usize = 64;
 
-/// Where [`Limiter::slot`] found a value: among the values known in advance (by index), or
-/// elsewhere (a clone of its entry).
-#[derive(Debug)]
-pub(crate) enum Slot<T> {
-    Preset(usize),
-    Other(T),
-}
+/// Entries per lazily allocated segment of a limiter.
+const SEGMENT: usize = 64;
 
-/// A bounded map from label values to `T` (metric handles).
+/// A bounded map from label values to `T` (metric handles), with a stable index per value.
+///
+/// Entries live in segments of 64 allocated as values arrive, so a generous limit costs
+/// nothing until it is used. Reading an entry by index ([`entry`](Self::entry)) takes no lock
+/// and touches no reference count: a guard can keep a 4-byte index instead of a handle.
 #[derive(Debug)]
 pub(crate) struct Limiter<T> {
     max_values: usize,
     max_len: usize,
-    preset: Box<[(Box<str>, T)]>,
-    seen: RwLock<HashMap<Box<str>, T>>,
-    overflow: OnceLock<T>,
+    preset: Box<[Box<str>]>,
+    seen: RwLock<HashMap<Box<str>, u32>>,
+    /// Index `i` lives in `segments[i / SEGMENT][i % SEGMENT]`; the preset values come first,
+    /// the overflow entry is index `max_values`.
+    segments: Box<[OnceLock<Segment<T>>]>,
 }
+
+/// [`SEGMENT`] cells, each filled once.
+type Segment<T> = Box<[OnceLock<T>]>;
 
 impl<T: Clone> Limiter<T> {
     /// A limiter admitting `max_values` distinct values (the preset ones included) of at most
     /// `max_len` bytes each.
     pub(crate) fn new(max_values: usize, max_len: usize, preset: Vec<(Box<str>, T)>) -> Self {
-        Self {
+        // Indices are `u32` with one value kept for "none": no real limit comes near that.
+        let max_values = max_values.clamp(preset.len(), u32::MAX as usize - 1);
+        let segments = (0..=max_values / SEGMENT)
+            .map(|_| OnceLock::new())
+            .collect();
+        let limiter = Self {
             max_values,
             max_len,
-            preset: preset.into_boxed_slice(),
+            preset: preset.iter().map(|(k, _)| k.clone()).collect(),
             seen: RwLock::new(HashMap::new()),
-            overflow: OnceLock::new(),
+            segments,
+        };
+        for (i, (_, t)) in preset.into_iter().enumerate() {
+            limiter.slot(i).map(|slot| slot.set(t));
         }
+        limiter
     }
 
     /// The entry for `value`, created with `make` (given the bounded value) when it is new and
     /// there is room; the overflow entry otherwise.
     pub(crate) fn get(&self, value: &str, make: impl Fn(&str) -> T) -> T {
-        match self.slot(value, make) {
-            Slot::Preset(i) => self.preset[i].1.clone(),
-            Slot::Other(t) => t,
+        let index = self.index(value, &make);
+        match self.entry(index) {
+            Some(t) => t.clone(),
+            // Not reached: `index` always fills the entry it returns.
+            None => make(self.bound(value)),
         }
     }
 
-    /// Like [`get`](Self::get), but a value known in advance comes back as its index (see
-    /// [`preset`](Self::preset)): nothing is cloned and no lock is taken.
-    pub(crate) fn slot(&self, value: &str, make: impl Fn(&str) -> T) -> Slot<T> {
+    /// The index of the entry for `value` (see [`get`](Self::get)); a value known in advance
+    /// is found without a lock.
+    pub(crate) fn index(&self, value: &str, make: impl Fn(&str) -> T) -> u32 {
         let value = self.bound(value);
-        if let Some(i) = self.preset.iter().position(|(k, _)| **k == *value) {
-            return Slot::Preset(i);
+        if let Some(i) = self.preset.iter().position(|k| **k == *value) {
+            return to_u32(i);
         }
-        if let Some(t) = self
+        if let Some(&i) = self
             .seen
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(value)
         {
-            return Slot::Other(t.clone());
+            return i;
         }
         let mut seen = self.seen.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(t) = seen.get(value) {
-            return Slot::Other(t.clone());
+        if let Some(&i) = seen.get(value) {
+            return i;
         }
-        if value == OVERFLOW_VALUE || self.preset.len() + seen.len() >= self.max_values {
+        let next = self.preset.len() + seen.len();
+        if value == OVERFLOW_VALUE || next >= self.max_values {
             drop(seen);
-            return Slot::Other(self.overflow.get_or_init(|| make(OVERFLOW_VALUE)).clone());
+            if let Some(slot) = self.slot(self.max_values) {
+                slot.get_or_init(|| make(OVERFLOW_VALUE));
+            }
+            return to_u32(self.max_values);
         }
-        let t = make(value);
-        seen.insert(value.into(), t.clone());
-        Slot::Other(t)
+        if let Some(slot) = self.slot(next) {
+            slot.get_or_init(|| make(value));
+        }
+        seen.insert(value.into(), to_u32(next));
+        to_u32(next)
     }
 
-    /// The entry of the value known in advance at `index` (from [`Slot::Preset`]).
+    /// The entry at `index` (from [`index`](Self::index)): no lock, no reference count.
     #[inline]
-    pub(crate) fn preset(&self, index: usize) -> Option<&T> {
-        self.preset.get(index).map(|(_, t)| t)
+    pub(crate) fn entry(&self, index: u32) -> Option<&T> {
+        let index = index as usize;
+        self.segments
+            .get(index / SEGMENT)?
+            .get()?
+            .get(index % SEGMENT)?
+            .get()
+    }
+
+    /// The cell of `index`, its segment allocated on first use.
+    fn slot(&self, index: usize) -> Option<&OnceLock<T>> {
+        self.segments
+            .get(index / SEGMENT)?
+            .get_or_init(|| (0..SEGMENT).map(|_| OnceLock::new()).collect())
+            .get(index % SEGMENT)
     }
 
     /// Number of distinct values admitted so far (the overflow entry not included).
@@ -107,6 +141,11 @@ impl<T: Clone> Limiter<T> {
         }
         truncate(value, self.max_len)
     }
+}
+
+/// An index below the limiter's clamp fits in `u32`.
+fn to_u32(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX - 1)
 }
 
 /// The longest prefix of `value` of at most `max_len` bytes that ends at a character boundary.
@@ -141,10 +180,12 @@ mod tests {
         assert_eq!(l.get("e", make), "OTHER");
         assert_eq!(l.get("b", make), "B");
         assert_eq!(l.len(), 3);
-        assert!(matches!(l.slot("a", make), Slot::Preset(0)));
-        assert_eq!(l.preset(0).map(String::as_str), Some("A"));
-        assert!(matches!(l.slot("b", make), Slot::Other(ref v) if v == "B"));
-        assert_eq!(l.preset(1), None);
+        assert_eq!(l.index("a", make), 0);
+        assert_eq!(l.index("b", make), 1);
+        assert_eq!(l.index("zzz", make), 3);
+        assert_eq!(l.entry(1).map(String::as_str), Some("B"));
+        assert_eq!(l.entry(3).map(String::as_str), Some("OTHER"));
+        assert_eq!(l.entry(4), None);
         // b, c and the overflow entry: each made once.
         assert_eq!(made.load(Ordering::Relaxed), 3);
     }
@@ -159,6 +200,19 @@ mod tests {
         assert_eq!(l.get("abcdXYZ", str::to_string), "abcd");
         assert_eq!(l.get("", str::to_string), "unknown");
         assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn segments_are_allocated_as_values_arrive() {
+        let l: Limiter<usize> = Limiter::new(1_000_000, 16, vec![("p".into(), 7)]);
+        assert_eq!(l.segments.iter().filter(|s| s.get().is_some()).count(), 1);
+        for i in 0..200 {
+            assert_eq!(l.index(&format!("v{i}"), str::len), i + 1);
+        }
+        assert_eq!(l.entry(0), Some(&7));
+        assert_eq!(l.entry(200), Some(&4));
+        assert_eq!(l.segments.iter().filter(|s| s.get().is_some()).count(), 4);
+        assert_eq!(l.len(), 201);
     }
 
     #[test]

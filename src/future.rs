@@ -27,6 +27,7 @@ pin_project! {
 }
 
 impl<F, C> ResponseFuture<F, C> {
+    #[inline]
     pub(crate) fn new(inner: F, guard: InFlight, classifier: C, latency: LatencyEnd) -> Self {
         Self {
             inner,
@@ -53,6 +54,7 @@ where
 {
     type Output = Result<http::Response<ResponseBody<B>>, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));

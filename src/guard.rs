@@ -3,10 +3,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use metrics::Counter;
-
-use crate::cardinality::Slot;
 use crate::{ModelMonitor, Outcome};
+
+/// No label reported.
+pub(crate) const NO_LABEL: u32 = u32::MAX;
 
 /// One request in flight, from [`ModelMonitor::start`].
 ///
@@ -30,7 +30,8 @@ pub struct InFlight {
     model: ModelMonitor,
     /// A raw reading of the model's clock.
     start: u64,
-    label: Option<Slot<Counter>>,
+    /// The index of the reported label in the model's limiter, or [`NO_LABEL`].
+    label: u32,
     done: bool,
 }
 
@@ -39,17 +40,18 @@ impl fmt::Debug for InFlight {
         f.debug_struct("InFlight")
             .field("model", &self.model.name())
             .field("elapsed", &self.elapsed())
-            .field("has_label", &self.label.is_some())
+            .field("has_label", &(self.label != NO_LABEL))
             .finish()
     }
 }
 
 impl InFlight {
+    #[inline]
     pub(crate) fn new(model: ModelMonitor, start: u64) -> Self {
         Self {
             model,
             start,
-            label: None,
+            label: NO_LABEL,
             done: false,
         }
     }
@@ -57,13 +59,15 @@ impl InFlight {
     /// Reports the predicted label (class) of this request. It is counted in the predictions
     /// counter when the request is recorded. The value passes the model's label limiter; a
     /// second call replaces the first.
+    #[inline]
     pub fn predicted(&mut self, label: &str) -> &mut Self {
-        self.label = Some(self.model.label_slot(label));
+        self.label = self.model.label_index(label);
         self
     }
 
     /// Time since the request started.
     #[must_use]
+    #[inline]
     pub fn elapsed(&self) -> Duration {
         let clock = self.model.clock();
         clock.between(self.start, clock.now())
@@ -76,21 +80,24 @@ impl InFlight {
     }
 
     /// Records the request with `outcome`.
+    #[inline]
     pub fn finish(mut self, outcome: Outcome) {
         self.record(outcome);
     }
 
+    #[inline]
     fn record(&mut self, outcome: Outcome) {
         if self.done {
             return;
         }
         self.done = true;
         let seconds = self.elapsed().as_secs_f64();
-        self.model.record(outcome, seconds, self.label.as_ref());
+        self.model.record(outcome, seconds, self.label);
     }
 }
 
 impl Drop for InFlight {
+    #[inline]
     fn drop(&mut self) {
         if !self.done {
             let outcome = if std::thread::panicking() {

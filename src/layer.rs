@@ -84,7 +84,7 @@ impl InferenceMonitorLayer {
 
 impl<F> InferenceMonitorLayer<ModelFromRequest<F>>
 where
-    F: for<'a> Fn(&'a http::request::Parts) -> Option<&'a str>,
+    F: for<'a> Fn(RequestHead<'a>) -> Option<&'a str>,
 {
     /// Takes the model name of each request from the request itself (its path, a header, an
     /// extension such as axum's `MatchedPath`), falling back to `fallback` when `select`
@@ -95,8 +95,8 @@ where
     /// use inference_monitor::{InferenceMonitorLayer, Monitor};
     ///
     /// // /v2/models/{name}/infer
-    /// let layer = InferenceMonitorLayer::from_request(&Monitor::new(), "unknown", |parts| {
-    ///     parts.uri.path().strip_prefix("/v2/models/")?.split('/').next()
+    /// let layer = InferenceMonitorLayer::from_request(&Monitor::new(), "unknown", |head| {
+    ///     head.uri().path().strip_prefix("/v2/models/")?.split('/').next()
     /// });
     /// # let _ = layer;
     /// ```
@@ -152,9 +152,66 @@ impl<S, M: Clone, C: Clone> Layer<S> for InferenceMonitorLayer<M, C> {
 }
 
 /// Picks the model of a request and starts its measurement.
+///
+/// The request is only looked at, never moved: a source that ignores it costs nothing.
 pub trait ModelSource {
-    /// Starts the request's [`InFlight`] guard, handing the request back.
-    fn start<B>(&self, request: http::Request<B>) -> (http::Request<B>, InFlight);
+    /// Starts the request's [`InFlight`] guard.
+    fn start<B>(&self, request: &http::Request<B>) -> InFlight;
+}
+
+/// What a model selector sees of a request: its head, borrowed. Given to the closure of
+/// [`InferenceMonitorLayer::from_request`].
+///
+/// ```
+/// use inference_monitor::RequestHead;
+///
+/// let request = http::Request::get("/v2/models/loan/infer").body(()).unwrap();
+/// let head = RequestHead::of(&request);
+/// assert_eq!(head.uri().path(), "/v2/models/loan/infer");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    method: &'a http::Method,
+    uri: &'a http::Uri,
+    headers: &'a http::HeaderMap,
+    extensions: &'a http::Extensions,
+}
+
+impl<'a> RequestHead<'a> {
+    /// The head of `request`.
+    #[must_use]
+    pub fn of<B>(request: &'a http::Request<B>) -> Self {
+        Self {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+            extensions: request.extensions(),
+        }
+    }
+
+    /// The request method.
+    #[must_use]
+    pub fn method(&self) -> &'a http::Method {
+        self.method
+    }
+
+    /// The request URI.
+    #[must_use]
+    pub fn uri(&self) -> &'a http::Uri {
+        self.uri
+    }
+
+    /// The request headers.
+    #[must_use]
+    pub fn headers(&self) -> &'a http::HeaderMap {
+        self.headers
+    }
+
+    /// The request extensions (axum's `MatchedPath` lives here).
+    #[must_use]
+    pub fn extensions(&self) -> &'a http::Extensions {
+        self.extensions
+    }
 }
 
 /// Every request belongs to one model. Made by [`InferenceMonitorLayer::new`].
@@ -164,8 +221,9 @@ pub struct FixedModel {
 }
 
 impl ModelSource for FixedModel {
-    fn start<B>(&self, request: http::Request<B>) -> (http::Request<B>, InFlight) {
-        (request, self.model.start())
+    #[inline]
+    fn start<B>(&self, _request: &http::Request<B>) -> InFlight {
+        self.model.start()
     }
 }
 
@@ -188,14 +246,12 @@ impl<F> fmt::Debug for ModelFromRequest<F> {
 
 impl<F> ModelSource for ModelFromRequest<F>
 where
-    F: for<'a> Fn(&'a http::request::Parts) -> Option<&'a str>,
+    F: for<'a> Fn(RequestHead<'a>) -> Option<&'a str>,
 {
-    fn start<B>(&self, request: http::Request<B>) -> (http::Request<B>, InFlight) {
-        let (parts, body) = request.into_parts();
-        let guard = match (self.select)(&parts) {
+    fn start<B>(&self, request: &http::Request<B>) -> InFlight {
+        match (self.select)(RequestHead::of(request)) {
             Some(name) => self.monitor.model(name).start(),
             None => self.fallback.start(),
-        };
-        (http::Request::from_parts(parts, body), guard)
+        }
     }
 }

@@ -26,7 +26,9 @@ pub use body::ResponseBody;
 pub use error::ConfigError;
 pub use future::ResponseFuture;
 pub use guard::InFlight;
-pub use layer::{FixedModel, InferenceMonitorLayer, LatencyEnd, ModelFromRequest, ModelSource};
+pub use layer::{
+    FixedModel, InferenceMonitorLayer, LatencyEnd, ModelFromRequest, ModelSource, RequestHead,
+};
 pub use monitor::{ModelMonitor, Monitor, MonitorBuilder};
 pub use names::MetricNames;
 pub use observed::Observed;

@@ -9,7 +9,7 @@ use metrics::{
     Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, SharedString, Unit,
 };
 
-use crate::cardinality::{Limiter, Slot, DEFAULT_MAX_VALUES, DEFAULT_MAX_VALUE_LEN};
+use crate::cardinality::{Limiter, DEFAULT_MAX_VALUES, DEFAULT_MAX_VALUE_LEN};
 use crate::clock::Clock;
 use crate::guard::InFlight;
 use crate::names::{self, MetricNames, DEFAULT_LATENCY_BUCKETS};
@@ -321,6 +321,7 @@ impl ModelMonitor {
     /// Starts one request: the in-progress gauge goes up and the clock starts. The returned
     /// guard records the request when it is finished or dropped.
     #[must_use = "the request is recorded when the guard is finished or dropped"]
+    #[inline]
     pub fn start(&self) -> InFlight {
         self.shared.inprogress.increment(1.0);
         InFlight::new(self.clone(), self.shared.clock.now())
@@ -361,28 +362,23 @@ impl ModelMonitor {
     }
 
     /// Records a finished request. Called by [`InFlight`] exactly once.
-    pub(crate) fn record(&self, outcome: Outcome, seconds: f64, label: Option<&Slot<Counter>>) {
+    #[inline]
+    pub(crate) fn record(&self, outcome: Outcome, seconds: f64, label: u32) {
         let s = &self.shared;
         s.requests[outcome.index()].increment(1);
         s.latency[outcome.index()].record(seconds);
-        match label {
-            Some(Slot::Preset(i)) => {
-                if let Some(counter) = s.labels.preset(*i) {
-                    counter.increment(1);
-                }
-            }
-            Some(Slot::Other(counter)) => counter.increment(1),
-            None => {}
+        if let Some(counter) = s.labels.entry(label) {
+            counter.increment(1);
         }
         s.inprogress.decrement(1.0);
     }
 
-    /// Where the predictions counter of `label` (bounded) is: a declared label is an index,
-    /// any other a handle.
-    pub(crate) fn label_slot(&self, label: &str) -> Slot<Counter> {
+    /// The index of the predictions counter of `label` (bounded) in the model's limiter.
+    #[inline]
+    pub(crate) fn label_index(&self, label: &str) -> u32 {
         let s = &self.shared;
         s.labels
-            .slot(label, |bounded| s.monitor.register_label(&s.name, bounded))
+            .index(label, |bounded| s.monitor.register_label(&s.name, bounded))
     }
 
     /// The clock the model's requests are timed with.

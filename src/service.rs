@@ -59,12 +59,14 @@ where
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, C>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        let (request, guard) = self.models.start(request);
+        let guard = self.models.start(&request);
         ResponseFuture::new(
             self.inner.call(request),
             guard,

@@ -282,9 +282,8 @@ fn the_layer_with_models_from_the_request_adds_no_allocation_per_request() {
     let bare_other = allocations(N, || send(&mut bare, request_to(other_path), &waker));
 
     let monitor = Monitor::new();
-    let layer = InferenceMonitorLayer::from_request(&monitor, "unknown", |parts| {
-        parts
-            .uri
+    let layer = InferenceMonitorLayer::from_request(&monitor, "unknown", |head| {
+        head.uri()
             .path()
             .strip_prefix("/v2/models/")?
             .split('/')

@@ -391,9 +391,8 @@ async fn the_model_can_come_from_the_request_and_stays_bounded() {
     let rec = TestRecorder::new();
     let _local = rec.local();
     let monitor = Monitor::builder().max_models(2).build().unwrap();
-    let layer = InferenceMonitorLayer::from_request(&monitor, "unknown", |parts| {
-        parts
-            .uri
+    let layer = InferenceMonitorLayer::from_request(&monitor, "unknown", |head| {
+        head.uri()
             .path()
             .strip_prefix("/v2/models/")?
             .split('/')
