@@ -3,8 +3,9 @@
 # InferenceMonitorLayer (INFERENCE_MONITOR=on) and without it (INFERENCE_MONITOR=off),
 # alternating on, off, on, off, ... on loopback, each run on a fresh server.
 #
-# Reports requests/s and p99 latency per run, the median of each per mode, and the ratio of
-# the median throughputs (on / off) against the target of 0.97.
+# Reports requests/s, p99 latency and the server's CPU time per request (from /proc) per run,
+# the median of each per mode, and the ratio of the median throughputs (on / off) against the
+# target of 0.97. The machine's load average is printed too: other processes skew the runs.
 #
 #   benches/load.sh                          # 5 rounds of 10 s, 64 connections, 2 wrk threads
 #   ROUNDS=3 DURATION=5s benches/load.sh
@@ -112,6 +113,11 @@ p99_ms() {
     }' "$1"
 }
 
+# CPU time (user + system, in clock ticks) the server has used so far.
+server_ticks() {
+    sed 's/.*) //' "/proc/$server_pid/stat" | awk '{ print $12 + $13 }'
+}
+
 median() {
     sort -g | awk '{ v[NR] = $1 } END {
         if (NR % 2) printf "%.3f\n", v[(NR + 1) / 2]
@@ -119,12 +125,14 @@ median() {
     }'
 }
 
+clk_tck=$(getconf CLK_TCK)
 cores=$(nproc)
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
 echo
 echo "machine: ${cores} cores (${cpu:-unknown CPU}); server (tokio, one worker per core) and wrk"
 echo "         ($THREADS threads) share them, unpinned: the numbers compare on with off, they are"
-echo "         not the server's capacity."
+echo "         not the server's capacity. Load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "         (anything else running on the machine takes CPU from both)."
 echo "load:    POST /predict, $ROUNDS rounds of on/off, $DURATION each after ${WARMUP} warm-up,"
 echo "         $CONNECTIONS connections, $THREADS wrk threads, a fresh server per run"
 echo
@@ -138,8 +146,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
                 "$server_url/predict" >/dev/null
         fi
         out="$work/wrk-$round-$mode.txt"
+        ticks_before=$(server_ticks)
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/predict.lua" \
             "$server_url/predict" >"$out"
+        ticks=$(($(server_ticks) - ticks_before))
 
         if grep -q 'Non-2xx or 3xx responses' "$out"; then
             cat "$out" >&2
@@ -167,24 +177,31 @@ for ((round = 1; round <= ROUNDS; round++)); do
         fi
         stop_server
 
-        rows+=("$round $mode $rps $p99 $requests")
-        printf 'round %d  %-3s  %10.1f req/s  p99 %8.3f ms  %9d requests, all 2xx\n' \
-            "$round" "$mode" "$rps" "$p99" "$requests"
+        # Server CPU per request: steadier than requests/s when other processes compete.
+        cpu_us=$(awk -v t="$ticks" -v hz="$clk_tck" -v n="$requests" 'BEGIN { printf "%.2f\n", t / hz / n * 1e6 }')
+        rows+=("$round $mode $rps $p99 $requests $cpu_us")
+        printf 'round %d  %-3s  %10.1f req/s  p99 %8.3f ms  server CPU %6.2f us/req  %9d requests, all 2xx\n' \
+            "$round" "$mode" "$rps" "$p99" "$cpu_us" "$requests"
     done
 done
+
+echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 field() { printf '%s\n' "${rows[@]}" | awk -v m="$1" -v c="$2" '$2 == m { print $c }'; }
 rps_on=$(field on 3 | median)
 rps_off=$(field off 3 | median)
 p99_on=$(field on 4 | median)
 p99_off=$(field off 4 | median)
+cpu_on=$(field on 6 | median)
+cpu_off=$(field off 6 | median)
 ratio=$(awk -v a="$rps_on" -v b="$rps_off" 'BEGIN { printf "%.4f\n", a / b }')
 verdict=$(awk -v r="$ratio" -v t="$TARGET" 'BEGIN { print (r >= t) ? "PASS" : "FAIL" }')
 
 echo
-echo "mode  median req/s  median p99 (ms)"
-printf '%-4s  %12.1f  %15.3f\n' on "$rps_on" "$p99_on" off "$rps_off" "$p99_off"
+echo "mode  median req/s  median p99 (ms)  median server CPU (us/req)"
+printf '%-4s  %12.1f  %15.3f  %26.2f\n' on "$rps_on" "$p99_on" "$cpu_on" off "$rps_off" "$p99_off" "$cpu_off"
 echo
+echo "server CPU per request with the layer / without: $(awk -v a="$cpu_on" -v b="$cpu_off" 'BEGIN { printf "%.4f\n", a / b }')"
 echo "throughput with the layer / without: $ratio (target >= $TARGET): $verdict"
 
 if [[ $verdict == FAIL && $STRICT == 1 ]]; then
