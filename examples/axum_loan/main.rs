@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo run --example axum_loan                      # listens on 127.0.0.1:8000
 //! ADDR=127.0.0.1:0 cargo run --example axum_loan     # any free port; the banner shows it
+//! INFERENCE_MONITOR=off cargo run --example axum_loan # same server, /predict without the layer
 //! ```
 //!
 //! Then try:
@@ -99,15 +100,29 @@ async fn not_found() -> Response {
     respond(api::not_found(), None)
 }
 
-fn app(metrics: inference_monitor::MetricsHandle, monitor: &Monitor) -> Router {
+/// Whether `/predict` goes through the [`InferenceMonitorLayer`]: yes, unless the environment
+/// has `INFERENCE_MONITOR=off` (any other value, or none, keeps it on).
+fn monitor_enabled() -> bool {
+    !std::env::var("INFERENCE_MONITOR").is_ok_and(|v| v == "off")
+}
+
+/// The routes; with `monitored` false the server is the same except that `/predict` is not
+/// wrapped in the layer (`/metrics` still answers), so a load test can measure the layer alone.
+fn app(metrics: inference_monitor::MetricsHandle, monitor: &Monitor, monitored: bool) -> Router {
     let model = Arc::new(LoanModel::load());
-    Router::new()
+    let router = Router::new()
         .route(
             "/predict",
             post(predict).fallback(predict_method_not_allowed),
         )
-        .layer(DefaultBodyLimit::max(api::BODY_LIMIT))
-        .layer(InferenceMonitorLayer::for_model(monitor.model("loan")))
+        .layer(DefaultBodyLimit::max(api::BODY_LIMIT));
+    // The layer changes the response body type, so `tower::util::option_layer` does not fit here.
+    let router = if monitored {
+        router.layer(InferenceMonitorLayer::for_model(monitor.model("loan")))
+    } else {
+        router
+    };
+    router
         .route(
             "/metrics",
             get(move || std::future::ready(metrics.clone())).fallback(read_method_not_allowed),
@@ -148,9 +163,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
-    loan_model::server::print_banner("axum_loan", "loan-approval model on axum", local, &[]);
+    let monitored = monitor_enabled();
+    let layer_line = format!(
+        "monitor: {} (INFERENCE_MONITOR=off serves /predict without the layer, for load tests)",
+        if monitored { "on" } else { "off" }
+    );
+    loan_model::server::print_banner(
+        "axum_loan",
+        "loan-approval model on axum",
+        local,
+        &[layer_line],
+    );
 
-    axum::serve(listener, app(metrics, &monitor))
+    axum::serve(listener, app(metrics, &monitor, monitored))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
