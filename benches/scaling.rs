@@ -4,19 +4,25 @@
 //! `threads/<case>/<n>`: `n` threads (1, 2, 4) send requests at the same time, each through its
 //! own clone of one service, so all of them write the same metric handles.
 //!
-//! - `floor`: a ready service plus what any such layer must do (two clock reads, a counter, a
-//!   histogram, a gauge up and down, on handles registered once);
-//! - `layer`: the same service wrapped in `InferenceMonitorLayer::for_model`, reporting a label
+//! - `bare`: a ready service alone (`ready` + `call`, response body read to its end);
+//! - `floor`: bare plus what any such layer must do (two clock reads, a counter, a histogram,
+//!   a gauge up and down, on handles registered once and copied into each thread);
+//! - `floor_label`, `floor_refcounts` (diagnostics): the floor plus a predictions counter, then
+//!   also the reference-count traffic of the layer's guard (the model's `Arc` and the label's
+//!   counter handle cloned and dropped per request), to tell where the layer's extra cost is;
+//! - `layer`: bare wrapped in `InferenceMonitorLayer::for_model`, reporting a label
 //!   the monitor declares in advance (`MonitorBuilder::labels`);
 //! - `layer_unlisted`: the same with a monitor that does not declare its labels (the default,
 //!   as with `InferenceMonitorLayer::new`), so each request looks its label up under a read lock.
 //!
-//! The figure is the wall time from the moment the threads are released together until the
-//! last of them has done its `iters` requests, divided by `iters`: the time one request takes
-//! a thread while `n` threads run (ns per request per thread). Without contention and with a
-//! core per thread it would stay at the 1-thread figure; the throughput criterion prints is the
-//! total over the `n` threads. The threads live for the whole benchmark and wait on barriers
-//! between samples; histogram samples are drained between samples, outside the timing.
+//! The figure is the time from the first of the `n` threads starting its `iters` requests to
+//! the last one finishing them (the threads, released together, time themselves), divided by
+//! `iters`: the time one request takes a thread while `n` threads run (ns per request per
+//! thread). Without contention and with a core per thread it would stay at the 1-thread
+//! figure; with more threads than cores it grows at least in proportion, contention or not.
+//! The throughput criterion prints is the total over the `n` threads. The threads live for the
+//! whole benchmark and wait on barriers between samples; histogram samples are drained between
+//! samples, outside the timing.
 //!
 //! `render/<n>`: one `MetricsHandle::render` with `n` series present, made of models of 100
 //! series each (4 request counters, 4 latency histograms, 1 in-progress gauge and 91 predicted
@@ -41,6 +47,7 @@ use http::{Request, Response};
 use http_body::Body;
 use http_body_util::Full;
 use inference_monitor::{InferenceMonitorLayer, Monitor, Outcome, Prediction};
+use metrics::{Counter, Gauge, Histogram};
 use tower::{service_fn, Layer, Service};
 
 type Bytes = axum::body::Bytes;
@@ -100,6 +107,10 @@ type Job = Box<dyn FnMut(u64) + Send>;
 /// Threads started once, released together for each sample.
 struct Pool {
     iters: Arc<AtomicU64>,
+    /// When the first thread started its requests in the current sample, and when the last
+    /// one finished, in nanoseconds since `base`.
+    first: Arc<AtomicU64>,
+    last: Arc<AtomicU64>,
     start: Arc<Barrier>,
     end: Arc<Barrier>,
     threads: Vec<JoinHandle<()>>,
@@ -110,40 +121,56 @@ impl Pool {
     const STOP: u64 = u64::MAX;
 
     fn new(jobs: Vec<Job>) -> Self {
+        let base = Instant::now();
+        let since = move || u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let iters = Arc::new(AtomicU64::new(0));
-        // The measuring thread takes part in both barriers.
+        let first = Arc::new(AtomicU64::new(u64::MAX));
+        let last = Arc::new(AtomicU64::new(0));
+        // The thread that hands out the samples takes part in both barriers.
         let start = Arc::new(Barrier::new(jobs.len() + 1));
         let end = Arc::new(Barrier::new(jobs.len() + 1));
         let threads = jobs
             .into_iter()
             .map(|mut job| {
-                let (iters, start, end) = (iters.clone(), start.clone(), end.clone());
+                let (iters, first, last) = (iters.clone(), first.clone(), last.clone());
+                let (start, end) = (start.clone(), end.clone());
                 std::thread::spawn(move || loop {
                     start.wait();
                     let n = iters.load(Ordering::Acquire);
                     if n == Self::STOP {
                         return;
                     }
+                    first.fetch_min(since(), Ordering::AcqRel);
                     job(n);
+                    last.fetch_max(since(), Ordering::AcqRel);
                     end.wait();
                 })
             })
             .collect();
         Self {
             iters,
+            first,
+            last,
             start,
             end,
             threads,
         }
     }
 
-    /// Runs `iters` requests on every thread; the wall time until the last one is done.
+    /// Runs `iters` requests on every thread at once; the time from the first thread's start
+    /// to the last one's end.
+    ///
+    /// The threads time themselves, so the time the sampling thread takes to wake up at the
+    /// barriers (tens of microseconds, and variable) is not counted.
     fn run(&self, iters: u64) -> Duration {
         self.iters.store(iters, Ordering::Release);
+        self.first.store(u64::MAX, Ordering::Release);
+        self.last.store(0, Ordering::Release);
         self.start.wait();
-        let t0 = Instant::now();
         self.end.wait();
-        t0.elapsed()
+        let first = self.first.load(Ordering::Acquire);
+        let last = self.last.load(Ordering::Acquire);
+        Duration::from_nanos(last.saturating_sub(first))
     }
 }
 
@@ -180,6 +207,14 @@ fn bench_threads(
     group.finish();
 }
 
+/// The handles of the floor, shared by every request as one model's handles are.
+struct Handles {
+    counter: Counter,
+    histogram: Histogram,
+    gauge: Gauge,
+    label: Counter,
+}
+
 fn threads(c: &mut Criterion) {
     let (recorder, metrics) = inference_monitor::prometheus()
         .build()
@@ -189,21 +224,36 @@ fn threads(c: &mut Criterion) {
         .build()
         .unwrap();
     let unlisted = Monitor::new();
-    let (floor, layered, layered_unlisted) = metrics::with_local_recorder(&recorder, || {
-        let counter =
-            metrics::counter!("floor_requests_total", "model" => "loan", "outcome" => "success");
-        let histogram = metrics::histogram!(
-            "floor_latency_seconds", "model" => "loan", "outcome" => "success"
-        );
-        let gauge = metrics::gauge!("floor_inprogress", "model" => "loan");
+    let (handles, layered, layered_unlisted) = metrics::with_local_recorder(&recorder, || {
+        let handles = Arc::new(Handles {
+            counter: metrics::counter!(
+                "floor_requests_total", "model" => "loan", "outcome" => "success"
+            ),
+            histogram: metrics::histogram!(
+                "floor_latency_seconds", "model" => "loan", "outcome" => "success"
+            ),
+            gauge: metrics::gauge!("floor_inprogress", "model" => "loan"),
+            label: metrics::counter!(
+                "floor_predictions_total", "model" => "loan", "label" => "approved"
+            ),
+        });
         let layered = InferenceMonitorLayer::for_model(listed.model("loan")).layer(inner());
         let layered_unlisted =
             InferenceMonitorLayer::for_model(unlisted.model("loan_unlisted")).layer(inner());
-        ((counter, histogram, gauge), layered, layered_unlisted)
+        (handles, layered, layered_unlisted)
     });
 
+    bench_threads(c, "bare", &metrics, || {
+        let mut svc = inner();
+        Box::new(move |iters| (0..iters).for_each(|_| request(&mut svc)))
+    });
     bench_threads(c, "floor", &metrics, || {
-        let (counter, histogram, gauge) = floor.clone();
+        // Each thread holds its own copies of the handles: only the metric values are shared.
+        let (counter, histogram, gauge) = (
+            handles.counter.clone(),
+            handles.histogram.clone(),
+            handles.gauge.clone(),
+        );
         let mut svc = inner();
         Box::new(move |iters| {
             for _ in 0..iters {
@@ -214,6 +264,52 @@ fn threads(c: &mut Criterion) {
                 counter.increment(1);
                 histogram.record(elapsed.as_secs_f64());
                 gauge.decrement(1.0);
+            }
+        })
+    });
+    // Diagnostics: the floor plus, step by step, the other shared writes the layer makes.
+    bench_threads(c, "floor_label", &metrics, || {
+        // + the predictions counter the layer also increments.
+        let (counter, histogram, gauge, label) = (
+            handles.counter.clone(),
+            handles.histogram.clone(),
+            handles.gauge.clone(),
+            handles.label.clone(),
+        );
+        let mut svc = inner();
+        Box::new(move |iters| {
+            for _ in 0..iters {
+                gauge.increment(1.0);
+                let start = Instant::now();
+                request(&mut svc);
+                let elapsed = Instant::now().duration_since(start);
+                counter.increment(1);
+                histogram.record(elapsed.as_secs_f64());
+                label.increment(1);
+                gauge.decrement(1.0);
+            }
+        })
+    });
+    bench_threads(c, "floor_refcounts", &metrics, || {
+        // + what the layer's guard does with reference counts: it clones the model (one `Arc`
+        // shared by all requests, handles read through it) and the label's counter handle,
+        // and drops both when the request is recorded.
+        let shared = Arc::clone(&handles);
+        let mut svc = inner();
+        Box::new(move |iters| {
+            for _ in 0..iters {
+                let model = black_box(Arc::clone(&shared));
+                model.gauge.increment(1.0);
+                let start = Instant::now();
+                request(&mut svc);
+                let label = black_box(model.label.clone());
+                let elapsed = Instant::now().duration_since(start);
+                model.counter.increment(1);
+                model.histogram.record(elapsed.as_secs_f64());
+                label.increment(1);
+                model.gauge.decrement(1.0);
+                drop(label);
+                drop(model);
             }
         })
     });
@@ -267,8 +363,9 @@ fn render(c: &mut Criterion) {
         assert_eq!(monitor.model_count(), models);
         let (samples, comments, bytes) = describe_render(&metrics.render());
         eprintln!(
-            "render/{n}: {n} series ({models} models x {SERIES_PER_MODEL}: {} counters, {} histograms, {} gauges) \
-             -> {samples} sample lines + {comments} HELP/TYPE lines, {bytes} bytes",
+            "render/{n}: {n} series ({models} models x {SERIES_PER_MODEL}: {} counters, \
+             {} histograms, {} gauges) -> {samples} sample lines + {comments} HELP/TYPE lines, \
+             {bytes} bytes",
             models * (4 + LABELS_PER_MODEL),
             models * 4,
             models,
