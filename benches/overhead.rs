@@ -36,20 +36,9 @@ use tower::{service_fn, Layer, Service, ServiceExt};
 
 type Bytes = axum::body::Bytes;
 
-struct Noop;
-
-impl Wake for Noop {
-    fn wake(self: Arc<Self>) {}
-}
-
-fn noop_waker() -> Waker {
-    Waker::from(Arc::new(Noop))
-}
-
 /// Polls an always-ready future to completion.
 fn now<F: Future>(f: F) -> F::Output {
-    let waker = noop_waker();
-    let mut cx = Context::from_waker(&waker);
+    let mut cx = Context::from_waker(Waker::noop());
     match pin!(f).poll(&mut cx) {
         Poll::Ready(v) => v,
         Poll::Pending => unreachable!("the benchmarked services answer at once"),
@@ -81,8 +70,7 @@ fn block_on<F: Future>(f: F) -> F::Output {
 
 /// Reads a body to its end.
 fn drain<B: Body + Unpin>(mut body: B) {
-    let waker = noop_waker();
-    let mut cx = Context::from_waker(&waker);
+    let mut cx = Context::from_waker(Waker::noop());
     while let Poll::Ready(Some(frame)) = std::pin::Pin::new(&mut body).poll_frame(&mut cx) {
         black_box(frame.ok());
     }

@@ -21,8 +21,8 @@
 //! thread). Without contention and with a core per thread it would stay at the 1-thread
 //! figure; with more threads than cores it grows at least in proportion, contention or not.
 //! The throughput criterion prints is the total over the `n` threads. The threads live for the
-//! whole benchmark and wait on barriers between samples; histogram samples are drained between
-//! samples, outside the timing.
+//! whole benchmark and wait on barriers between samples; histograms are bucket counters, so
+//! nothing needs draining between samples.
 //!
 //! `render/<n>`: one `MetricsHandle::render` with `n` series present, made of models of 100
 //! series each (4 request counters, 4 latency histograms, 1 in-progress gauge and 91 predicted
@@ -185,23 +185,13 @@ impl Drop for Pool {
 }
 
 /// Benchmarks `threads/<name>/<n>` for each thread count; `job` makes one thread's work.
-fn bench_threads(
-    c: &mut Criterion,
-    name: &str,
-    metrics: &inference_monitor::MetricsHandle,
-    mut job: impl FnMut() -> Job,
-) {
+fn bench_threads(c: &mut Criterion, name: &str, mut job: impl FnMut() -> Job) {
     let mut group = c.benchmark_group("threads");
     for n in THREADS {
         let pool = Pool::new((0..n).map(|_| job()).collect());
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::new(name, n), |b| {
-            b.iter_custom(|iters| {
-                let elapsed = pool.run(iters);
-                // Drain the histogram samples as the upkeep thread would, untimed.
-                metrics.run_upkeep();
-                elapsed
-            });
+            b.iter_custom(|iters| pool.run(iters));
         });
     }
     group.finish();
@@ -216,7 +206,7 @@ struct Handles {
 }
 
 fn threads(c: &mut Criterion) {
-    let (recorder, metrics) = inference_monitor::prometheus()
+    let (recorder, _metrics) = inference_monitor::prometheus()
         .build()
         .expect("build the Prometheus recorder");
     let listed = Monitor::builder()
@@ -243,11 +233,11 @@ fn threads(c: &mut Criterion) {
         (handles, layered, layered_unlisted)
     });
 
-    bench_threads(c, "bare", &metrics, || {
+    bench_threads(c, "bare", || {
         let mut svc = inner();
         Box::new(move |iters| (0..iters).for_each(|_| request(&mut svc)))
     });
-    bench_threads(c, "floor", &metrics, || {
+    bench_threads(c, "floor", || {
         // Each thread holds its own copies of the handles: only the metric values are shared.
         let (counter, histogram, gauge) = (
             handles.counter.clone(),
@@ -268,7 +258,7 @@ fn threads(c: &mut Criterion) {
         })
     });
     // Diagnostics: the floor plus, step by step, the other shared writes the layer makes.
-    bench_threads(c, "floor_label", &metrics, || {
+    bench_threads(c, "floor_label", || {
         // + the predictions counter the layer also increments.
         let (counter, histogram, gauge, label) = (
             handles.counter.clone(),
@@ -290,7 +280,7 @@ fn threads(c: &mut Criterion) {
             }
         })
     });
-    bench_threads(c, "floor_refcounts", &metrics, || {
+    bench_threads(c, "floor_refcounts", || {
         // + what the layer's guard does with reference counts: it clones the model (one `Arc`
         // shared by all requests, handles read through it) and the label's counter handle,
         // and drops both when the request is recorded.
@@ -313,11 +303,11 @@ fn threads(c: &mut Criterion) {
             }
         })
     });
-    bench_threads(c, "layer", &metrics, || {
+    bench_threads(c, "layer", || {
         let mut svc = layered.clone();
         Box::new(move |iters| (0..iters).for_each(|_| request(&mut svc)))
     });
-    bench_threads(c, "layer_unlisted", &metrics, || {
+    bench_threads(c, "layer_unlisted", || {
         let mut svc = layered_unlisted.clone();
         Box::new(move |iters| (0..iters).for_each(|_| request(&mut svc)))
     });
