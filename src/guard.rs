@@ -1,9 +1,11 @@
 //! The in-flight guard: records one request exactly once, when finished or when dropped.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{ModelMonitor, Outcome};
+use crate::monitor::Stripe;
+use crate::Outcome;
 
 /// No label reported.
 pub(crate) const NO_LABEL: u32 = u32::MAX;
@@ -27,7 +29,7 @@ pub(crate) const NO_LABEL: u32 = u32::MAX;
 /// ```
 #[must_use = "the request is recorded when the guard is finished or dropped"]
 pub struct InFlight {
-    model: ModelMonitor,
+    model: Arc<Stripe>,
     /// A raw reading of the model's clock.
     start: u64,
     /// The index of the reported label in the model's limiter, or [`NO_LABEL`].
@@ -38,7 +40,7 @@ pub struct InFlight {
 impl fmt::Debug for InFlight {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InFlight")
-            .field("model", &self.model.name())
+            .field("model", &self.model_name())
             .field("elapsed", &self.elapsed())
             .field("has_label", &(self.label != NO_LABEL))
             .finish()
@@ -47,7 +49,7 @@ impl fmt::Debug for InFlight {
 
 impl InFlight {
     #[inline]
-    pub(crate) fn new(model: ModelMonitor, start: u64) -> Self {
+    pub(crate) fn new(model: Arc<Stripe>, start: u64) -> Self {
         Self {
             model,
             start,
@@ -61,7 +63,7 @@ impl InFlight {
     /// second call replaces the first.
     #[inline]
     pub fn predicted(&mut self, label: &str) -> &mut Self {
-        self.label = self.model.label_index(label);
+        self.label = self.model.shared.label_index(label);
         self
     }
 
@@ -69,14 +71,14 @@ impl InFlight {
     #[must_use]
     #[inline]
     pub fn elapsed(&self) -> Duration {
-        let clock = self.model.clock();
+        let clock = self.model.shared.clock();
         clock.between(self.start, clock.now())
     }
 
-    /// The model this request belongs to.
+    /// The name of the model this request belongs to (its `model` label).
     #[must_use]
-    pub fn model(&self) -> &ModelMonitor {
-        &self.model
+    pub fn model_name(&self) -> &str {
+        self.model.shared.name()
     }
 
     /// Records the request with `outcome`.
@@ -92,7 +94,7 @@ impl InFlight {
         }
         self.done = true;
         let seconds = self.elapsed().as_secs_f64();
-        self.model.record(outcome, seconds, self.label);
+        self.model.shared.record(outcome, seconds, self.label);
     }
 }
 
