@@ -63,7 +63,10 @@ impl InFlight {
     /// second call replaces the first.
     #[inline]
     pub fn predicted(&mut self, label: &str) -> &mut Self {
-        self.label = self.model.shared.label_index(label);
+        let shared = &self.model.shared;
+        if let Some(index) = crate::containment::contain(|| shared.label_index(label)) {
+            self.label = index;
+        }
         self
     }
 
@@ -94,7 +97,8 @@ impl InFlight {
         }
         self.done = true;
         let seconds = self.elapsed().as_secs_f64();
-        self.model.shared.record(outcome, seconds, self.label);
+        let (shared, label) = (&self.model.shared, self.label);
+        crate::containment::contain(|| shared.record(outcome, seconds, label));
     }
 }
 

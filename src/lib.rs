@@ -6,6 +6,7 @@
 mod body;
 pub mod cardinality;
 mod clock;
+mod containment;
 mod error;
 pub mod exporter;
 mod future;
@@ -23,6 +24,7 @@ mod service;
 pub mod testing;
 
 pub use body::ResponseBody;
+pub use containment::recorder_panics;
 pub use error::ConfigError;
 pub use future::ResponseFuture;
 pub use guard::InFlight;

@@ -355,7 +355,7 @@ impl ModelMonitor {
     #[inline]
     pub fn start(&self) -> InFlight {
         let handle = &*self.handle;
-        handle.shared.inprogress.increment(1.0);
+        crate::containment::contain(|| handle.shared.inprogress.increment(1.0));
         let stripe = &handle.stripes[stripe_of_this_thread() % handle.stripes.len()];
         InFlight::new(Arc::clone(stripe), handle.shared.clock.now())
     }
