@@ -19,7 +19,8 @@ use inference_monitor::metrics::{
 use inference_monitor::{monitor, recorder_panics, InferenceMonitorLayer, Monitor, Prediction};
 use tower::{service_fn, Layer, ServiceExt};
 
-type Bytes = http_body_util::Full<&'static [u8]>;
+type Body = Full<&'static [u8]>;
+type Answer = std::future::Ready<Result<Response<Body>, Infallible>>;
 
 /// Every handle it gives out panics when used.
 struct Panicking;
@@ -70,12 +71,8 @@ impl Recorder for Panicking {
 
 fn handler(
     panics: bool,
-) -> impl tower::Service<
-    Request<()>,
-    Response = Response<Full<&'static [u8]>>,
-    Error = Infallible,
-    Future = std::future::Ready<Result<Response<Bytes>, Infallible>>,
-> + Clone {
+) -> impl tower::Service<Request<()>, Response = Response<Body>, Error = Infallible, Future = Answer>
+       + Clone {
     service_fn(move |_req: Request<()>| {
         assert!(!panics, "the handler failed");
         let mut response = Response::new(Full::new(&b"{\"label\":\"approved\"}"[..]));
