@@ -668,3 +668,106 @@ async fn monitor_inside_catch_panic_dropping_after_unwind_is_server_error_as_doc
     panic_run(svc).await;
     panic_expected().assert_exact(&scrape(), MODEL);
 }
+
+// --- Client disconnects over real HTTP ----------------------------------------------------
+
+const DISCONNECTS: usize = 300;
+
+/// Clients that send a request to the real `axum_loan` and close the connection without
+/// reading the answer (every third also cuts its body short). What happens depends on timing:
+/// the server answers first (`success`; `client_error` for a cut body), notices the close
+/// first (`cancelled`), or — seen often — drops the request before the layer is ever called
+/// (hyper drops the service future of a closed connection before polling it, and axum's
+/// router calls the route's layers only when that future is first polled), so that request is
+/// never started and not counted. The checks: every request that started is counted exactly
+/// once (the gauge, raised at each start and lowered at each record, comes back to 0), no
+/// more requests are counted than were sent, and every outcome's latency count equals its
+/// request count.
+#[test]
+fn client_disconnects_over_http_are_each_counted_once() {
+    use std::io::Write;
+    use std::net::{Shutdown, TcpStream};
+
+    let server = common::start_example("axum_loan", &[]);
+    let addr = server.addr;
+    let started = Instant::now();
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in (t..DISCONNECTS).step_by(16) {
+                    let body = common::loan_api::GOOD;
+                    let length = if i % 3 == 0 {
+                        body.len() + 100
+                    } else {
+                        body.len()
+                    };
+                    let mut stream = TcpStream::connect(addr).expect("connect");
+                    let req = format!(
+                        "POST /predict HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n{body}"
+                    );
+                    stream.write_all(req.as_bytes()).unwrap();
+                    // Close without reading a byte of the answer.
+                    let _ = stream.shutdown(Shutdown::Both);
+                    drop(stream);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let sent = started.elapsed();
+
+    // The server may still be finishing the last ones: wait until nothing is in progress and
+    // the count is steady.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = -1.0;
+    let page = loop {
+        let page = common::scrape(addr);
+        let total = page.sum("inference_requests_total", &[("model", "loan")]);
+        let inprogress = page.value("inference_inprogress_requests", &[("model", "loan")]);
+        if (inprogress == Some(0.0) && total == last) || Instant::now() > deadline {
+            break page;
+        }
+        last = total;
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let count = |outcome| {
+        page.value(
+            "inference_requests_total",
+            &[("model", "loan"), ("outcome", outcome)],
+        )
+        .unwrap()
+    };
+    eprintln!(
+        "disconnects: {DISCONNECTS} sent in {sent:?}: success {}, client_error {}, server_error {}, cancelled {}, in progress {:?}",
+        count("success"),
+        count("client_error"),
+        count("server_error"),
+        count("cancelled"),
+        page.value("inference_inprogress_requests", &[("model", "loan")])
+    );
+    load_support::check_histograms(&page);
+    let total = page.sum("inference_requests_total", &[("model", "loan")]);
+    assert!(
+        total > 0.0 && total <= DISCONNECTS as f64,
+        "{total} counted of {DISCONNECTS} sent"
+    );
+    assert_eq!(count("server_error"), 0.0);
+    for outcome in load_support::OUTCOMES {
+        assert_eq!(
+            page.value(
+                "inference_request_latency_seconds_count",
+                &[("model", "loan"), ("outcome", outcome)]
+            ),
+            Some(count(outcome)),
+            "{outcome}"
+        );
+    }
+    // A prediction is counted for each request whose handler answered 200.
+    assert!(page.sum("inference_predictions_total", &[("model", "loan")]) <= DISCONNECTS as f64);
+    assert_eq!(
+        page.value("inference_inprogress_requests", &[("model", "loan")]),
+        Some(0.0)
+    );
+}
