@@ -303,6 +303,11 @@ fn over_http_20k_requests_on_64_connections_are_counted_exactly() {
         expected.count(outcome, case.label);
     }
     assert_eq!(expected.total(), HTTP_REQUESTS as u64);
+    // Every 200 reports its label: the predictions add up to the successes.
+    assert_eq!(
+        expected.labels.values().sum::<u64>(),
+        expected.outcomes["success"]
+    );
     let page =
         ScrapeChecker::default().check(&common::http(addr, "GET", "/metrics", &[], b"").body);
     expected.assert_exact(&page, "loan");
