@@ -43,6 +43,9 @@ pub use macros::__private;
 
 #[cfg(feature = "prometheus")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub use exporter::access::MetricsAuth;
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub use exporter::prometheus::{
     prometheus, ExporterError, MetricsHandle, MetricsService, PrometheusExporter,
     PrometheusRecorder,

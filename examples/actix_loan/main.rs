@@ -6,6 +6,8 @@
 //! ```sh
 //! cargo run --example actix_loan                      # listens on 127.0.0.1:8000
 //! ADDR=127.0.0.1:0 cargo run --example actix_loan     # any free port; the banner shows it
+//! METRICS_TOKEN=s3cret cargo run --example actix_loan # /metrics wants "authorization: Bearer s3cret"
+//! METRICS_ADDR=127.0.0.1:9464 cargo run --example actix_loan # /metrics on its own listener only
 //! ```
 //!
 //! Then try:
@@ -47,7 +49,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use inference_monitor::integrations::actix::{metrics_response, InferenceMonitor, PredictionExt};
-use inference_monitor::{MetricsHandle, ModelMonitor, Outcome};
+use inference_monitor::{MetricsAuth, MetricsHandle, ModelMonitor, Outcome};
 
 use loan_model::api::{self, ApiResponse, BodyError};
 use loan_model::LoanModel;
@@ -58,6 +60,8 @@ struct AppState {
     /// The model monitor the `/predict/macro` handler records into with `monitor!`.
     macro_monitor: ModelMonitor,
     metrics: MetricsHandle,
+    /// The bearer token check of `/metrics`, when `METRICS_TOKEN` is set.
+    metrics_auth: Option<MetricsAuth>,
 }
 
 /// Turns a framework-independent answer into an actix response: its status, its JSON body, the
@@ -161,8 +165,34 @@ async fn read_method_not_allowed() -> HttpResponse {
     )
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// `/metrics`: the metrics, or `401` without the right token when `METRICS_TOKEN` is set.
+async fn metrics(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(auth) = &state.metrics_auth {
+        // Two `Authorization` headers are ambiguous: refused, as `MetricsService` does.
+        let mut values = request.headers().get_all(header::AUTHORIZATION);
+        let authorization = match (values.next(), values.next()) {
+            (Some(value), None) => Some(value.as_bytes()),
+            _ => None,
+        };
+        if !auth.allows(authorization) {
+            let mut builder = HttpResponse::Unauthorized();
+            for challenge in auth.challenges() {
+                builder.append_header((header::WWW_AUTHENTICATE, challenge));
+            }
+            return builder
+                .content_type("text/plain; charset=utf-8")
+                .body("401 Unauthorized: metrics\n");
+        }
+    }
     metrics_response(&state.metrics)
+}
+
+/// The `/metrics` resource.
+fn metrics_resource() -> actix_web::Resource {
+    web::resource("/metrics")
+        .route(web::get().to(metrics))
+        .route(web::head().to(metrics))
+        .default_service(web::to(read_method_not_allowed))
 }
 
 async fn healthz() -> HttpResponse {
@@ -173,8 +203,9 @@ async fn not_found() -> HttpResponse {
     respond(api::not_found(), None)
 }
 
-/// The routes of one worker. `loan` is the middleware, cloned into each worker.
-fn configure(config: &mut web::ServiceConfig, loan: InferenceMonitor) {
+/// The routes of one worker. `loan` is the middleware, cloned into each worker. `/metrics` is
+/// among them unless `metrics_here` is false (it is then on its own listener).
+fn configure(config: &mut web::ServiceConfig, loan: InferenceMonitor, metrics_here: bool) {
     config
         .app_data(web::PayloadConfig::new(api::BODY_LIMIT))
         .service(
@@ -191,38 +222,58 @@ fn configure(config: &mut web::ServiceConfig, loan: InferenceMonitor) {
                 .default_service(web::to(predict_method_not_allowed)),
         )
         .service(
-            web::resource("/metrics")
-                .route(web::get().to(metrics))
-                .route(web::head().to(metrics))
-                .default_service(web::to(read_method_not_allowed)),
-        )
-        .service(
             web::resource("/healthz")
                 .route(web::get().to(healthz))
                 .route(web::head().to(healthz))
                 .default_service(web::to(read_method_not_allowed)),
         )
         .default_service(web::to(not_found));
+    if metrics_here {
+        config.service(metrics_resource());
+    }
 }
 
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = loan_model::server::addr_from_env()?;
     let (monitor, metrics) = loan_model::server::install_monitoring()?;
+    let mut endpoint = loan_model::server::MetricsEndpoint::from_env()?;
     // Built after the exporter is installed, so their metrics register with it.
     let loan = InferenceMonitor::new(monitor.model("loan"));
     let state = web::Data::new(AppState {
         model: LoanModel::load(),
         macro_monitor: monitor.model("loan_macro"),
         metrics,
+        metrics_auth: endpoint.auth.clone(),
     });
+    let metrics_here = endpoint.on_main_address();
+
+    // With METRICS_ADDR, /metrics has a server of its own (one worker; actix's default 5 s
+    // limit for reading a request head applies), and the main one has no /metrics.
+    let metrics_server = match endpoint.addr {
+        Some(metrics_addr) => {
+            let state = state.clone();
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(state.clone())
+                    .service(metrics_resource())
+                    .default_service(web::to(not_found))
+            })
+            .workers(1)
+            .bind(metrics_addr)
+            .map_err(|e| format!("cannot listen on METRICS_ADDR {metrics_addr}: {e}"))?;
+            endpoint.local = server.addrs().first().copied();
+            Some(server.run())
+        }
+        None => None,
+    };
 
     // actix calls this factory once per worker thread.
     let server = HttpServer::new(move || {
         let loan = loan.clone();
         App::new()
             .app_data(state.clone())
-            .configure(|config| configure(config, loan))
+            .configure(|config| configure(config, loan, metrics_here))
     })
     .bind(addr)
     .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -231,12 +282,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .first()
         .ok_or("the server is bound to no address")?;
 
-    loan_model::server::print_banner("actix_loan", "loan-approval model on actix-web", local, &[format!(
+    loan_model::server::print_banner("actix_loan", "loan-approval model on actix-web", local, &endpoint, &[format!(
             "macro:   curl -s http://{local}/predict/macro -H 'content-type: application/json' -d '{}'",
             loan_model::server::SAMPLE
         )]);
 
-    server.run().await?;
+    match metrics_server {
+        Some(metrics_server) => {
+            tokio::try_join!(server.run(), metrics_server)?;
+        }
+        None => server.run().await?,
+    }
     println!("actix_loan stopped");
     Ok(())
 }

@@ -6,7 +6,11 @@
 //! cargo run --example axum_loan                      # listens on 127.0.0.1:8000
 //! ADDR=127.0.0.1:0 cargo run --example axum_loan     # any free port; the banner shows it
 //! INFERENCE_MONITOR=off cargo run --example axum_loan # same server, /predict without the layer
+//! METRICS_TOKEN=s3cret cargo run --example axum_loan  # /metrics wants "authorization: Bearer s3cret"
+//! METRICS_ADDR=127.0.0.1:9464 cargo run --example axum_loan # /metrics on its own listener only
 //! ```
+//!
+//! `docs/security.md` describes both, and what each protects against.
 //!
 //! Then try:
 //!
@@ -32,9 +36,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, get_service, post};
 use axum::{Json, Router};
-use inference_monitor::{InferenceMonitorLayer, Monitor, Prediction};
+use inference_monitor::{InferenceMonitorLayer, MetricsService, Monitor, Prediction};
 
 use loan_model::api::{self, ApiResponse, BodyError};
 use loan_model::LoanModel;
@@ -108,7 +112,8 @@ fn monitor_enabled() -> bool {
 
 /// The routes; with `monitored` false the server is the same except that `/predict` is not
 /// wrapped in the layer (`/metrics` still answers), so a load test can measure the layer alone.
-fn app(metrics: inference_monitor::MetricsHandle, monitor: &Monitor, monitored: bool) -> Router {
+/// `metrics` is the `/metrics` service, or `None` when it is served on its own listener.
+fn app(metrics: Option<MetricsService>, monitor: &Monitor, monitored: bool) -> Router {
     let model = Arc::new(LoanModel::load());
     let router = Router::new()
         .route(
@@ -122,11 +127,14 @@ fn app(metrics: inference_monitor::MetricsHandle, monitor: &Monitor, monitored: 
     } else {
         router
     };
-    router
-        .route(
+    let router = match metrics {
+        Some(metrics) => router.route(
             "/metrics",
-            get(move || std::future::ready(metrics.clone())).fallback(read_method_not_allowed),
-        )
+            get_service(metrics).fallback(read_method_not_allowed),
+        ),
+        None => router,
+    };
+    router
         .route("/healthz", get(healthz).fallback(read_method_not_allowed))
         .fallback(not_found)
         .with_state(model)
@@ -158,11 +166,24 @@ async fn shutdown_signal() {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = loan_model::server::addr_from_env()?;
     let (monitor, metrics) = loan_model::server::install_monitoring()?;
+    let mut endpoint = loan_model::server::MetricsEndpoint::from_env()?;
+    let service = endpoint.service(&metrics);
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
+    // With METRICS_ADDR, /metrics has its own listener and the main router has no /metrics.
+    let (main_metrics, metrics_server) = match endpoint.bind().await? {
+        Some(metrics_listener) => (
+            None,
+            Some(tokio::spawn(loan_model::server::serve_metrics(
+                metrics_listener,
+                service,
+            ))),
+        ),
+        None => (Some(service), None),
+    };
     let monitored = monitor_enabled();
     let layer_line = format!(
         "monitor: {} (INFERENCE_MONITOR=off serves /predict without the layer, for load tests)",
@@ -172,11 +193,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "axum_loan",
         "loan-approval model on axum",
         local,
+        &endpoint,
         &[layer_line],
     );
 
-    axum::serve(listener, app(metrics, &monitor, monitored))
+    axum::serve(listener, app(main_metrics, &monitor, monitored))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // Scrapes are idempotent: the metrics listener stops without waiting for them.
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     Ok(())
 }

@@ -7,6 +7,8 @@
 //! ```sh
 //! cargo run --example hyper_loan                      # listens on 127.0.0.1:8000
 //! ADDR=127.0.0.1:0 cargo run --example hyper_loan     # any free port; the banner shows it
+//! METRICS_TOKEN=s3cret cargo run --example hyper_loan # /metrics wants "authorization: Bearer s3cret"
+//! METRICS_ADDR=127.0.0.1:9464 cargo run --example hyper_loan # /metrics on its own listener only
 //! ```
 //!
 //! Then try:
@@ -42,7 +44,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use inference_monitor::{InferenceMonitorLayer, MetricsHandle, Monitor, Prediction};
+use inference_monitor::{InferenceMonitorLayer, MetricsService, Monitor, Prediction};
 use tower::{Layer, Service, ServiceExt};
 
 use loan_model::api::{self, ApiResponse, BodyError};
@@ -107,9 +109,10 @@ async fn predict(model: &LoanModel, request: Request<Incoming>) -> Response<Full
 }
 
 /// The whole application as one tower service: a router over `/predict` (monitored),
-/// `/metrics` and `/healthz`, answering 404 and 405 in JSON.
+/// `/metrics` and `/healthz`, answering 404 and 405 in JSON. `metrics` is the `/metrics`
+/// service, or `None` when it is served on its own listener (then `/metrics` is a 404 here).
 fn app(
-    metrics: MetricsHandle,
+    metrics: Option<MetricsService>,
     monitor: &Monitor,
 ) -> impl Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future = impl Send>
        + Clone
@@ -130,11 +133,18 @@ fn app(
             let read = matches!(*request.method(), Method::GET | Method::HEAD);
             let response = match request.uri().path() {
                 "/predict" => predict.oneshot(request).await?.map(BodyExt::boxed_unsync),
-                "/metrics" if read => metrics
-                    .response()
+                "/metrics" if read && metrics.is_some() => metrics
+                    .expect("checked by the guard")
+                    .oneshot(request)
+                    .await?
                     .map(|text| Full::new(Bytes::from(text)).boxed_unsync()),
                 "/healthz" if read => respond(api::healthz(), None).map(BodyExt::boxed_unsync),
-                "/metrics" | "/healthz" => respond(
+                "/metrics" if metrics.is_some() => respond(
+                    api::method_not_allowed(api::READ_METHODS),
+                    Some(api::READ_METHODS),
+                )
+                .map(BodyExt::boxed_unsync),
+                "/healthz" => respond(
                     api::method_not_allowed(api::READ_METHODS),
                     Some(api::READ_METHODS),
                 )
@@ -179,17 +189,30 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = loan_model::server::addr_from_env()?;
     let (monitor, metrics) = loan_model::server::install_monitoring()?;
-    let app = app(metrics, &monitor);
+    let mut endpoint = loan_model::server::MetricsEndpoint::from_env()?;
+    let service = endpoint.service(&metrics);
     let shutdown = shutdown_signal().map_err(|e| format!("cannot listen for signals: {e}"))?;
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
+    // With METRICS_ADDR, /metrics has its own listener and the main service has no /metrics.
+    let (app, metrics_server) = match endpoint.bind().await? {
+        Some(metrics_listener) => (
+            app(None, &monitor),
+            Some(tokio::spawn(loan_model::server::serve_metrics(
+                metrics_listener,
+                service,
+            ))),
+        ),
+        None => (app(Some(service), &monitor), None),
+    };
     loan_model::server::print_banner(
         "hyper_loan",
         "loan-approval model on plain hyper",
         local,
+        &endpoint,
         &[],
     );
 
@@ -241,5 +264,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(listener);
     let _ = stop_tx.send(true);
     while connections.join_next().await.is_some() {}
+    // Scrapes are idempotent: the metrics listener stops without waiting for them.
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     Ok(())
 }

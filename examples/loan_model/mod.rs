@@ -18,7 +18,8 @@
 //! Include it with
 //! `#[path = "../loan_model/mod.rs"] mod loan_model;` from an example server,
 //! or `#[path = "../examples/loan_model/mod.rs"] mod loan_model;` from a test.
-//! It depends only on `serde_json` and std.
+//! The model depends only on `serde_json` and std; `server`, the example servers' start-up,
+//! also on the crate itself, tokio and hyper.
 
 // Every includer uses a different part of this module.
 #![allow(dead_code)]

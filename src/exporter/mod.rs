@@ -7,6 +7,8 @@
 //! the text format for a `/metrics` endpoint.
 
 #[cfg(feature = "prometheus")]
+pub mod access;
+#[cfg(feature = "prometheus")]
 mod histograms;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;

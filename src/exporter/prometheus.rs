@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_service::Service;
 
+use super::access::MetricsAuth;
 use super::histograms::Histograms;
 pub use super::recorder::PrometheusRecorder;
 
@@ -233,11 +234,13 @@ impl MetricsHandle {
     }
 
     /// A tower service answering every request with the rendered metrics (`200`, content type
-    /// [`CONTENT_TYPE`]). Works as an axum `route_service` and under hyper.
+    /// [`CONTENT_TYPE`]). Works as an axum `route_service` and under hyper. To answer only
+    /// scrapers with credentials, add [`MetricsService::with_auth`].
     #[must_use]
     pub fn service(&self) -> MetricsService {
         MetricsService {
             handle: self.clone(),
+            auth: None,
         }
     }
 
@@ -254,9 +257,59 @@ impl MetricsHandle {
 }
 
 /// A tower service that serves [`MetricsHandle::render`]. Made by [`MetricsHandle::service`].
+///
+/// It answers any method and path: mount it at `/metrics` (for axum, with `route_service` or
+/// `get_service`).
 #[derive(Debug, Clone)]
 pub struct MetricsService {
     handle: MetricsHandle,
+    auth: Option<MetricsAuth>,
+}
+
+impl MetricsService {
+    /// Serves the metrics only to requests that [`MetricsAuth::allows`]; any other request gets
+    /// [`MetricsAuth::unauthorized`] (`401` with `WWW-Authenticate`), and nothing is rendered
+    /// for it.
+    ///
+    /// ```
+    /// use inference_monitor::MetricsAuth;
+    /// use tower::ServiceExt;
+    ///
+    /// # let (_recorder, metrics) = inference_monitor::prometheus().build()?;
+    /// let token = "s3cret"; // in a real server, read from a file or the environment
+    /// let app = axum::Router::new().route_service(
+    ///     "/metrics",
+    ///     metrics.service().with_auth(MetricsAuth::bearer(token)),
+    /// );
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let request = |authorization: &str| {
+    ///     http::Request::get("/metrics")
+    ///         .header("authorization", authorization)
+    ///         .body(axum::body::Body::empty())
+    ///         .unwrap()
+    /// };
+    /// let denied = app.clone().oneshot(request("Bearer guess")).await.unwrap();
+    /// assert_eq!(denied.status(), 401);
+    /// let allowed = app.oneshot(request("Bearer s3cret")).await.unwrap();
+    /// assert_eq!(allowed.status(), 200);
+    /// # });
+    /// # Ok::<(), inference_monitor::ExporterError>(())
+    /// ```
+    #[must_use]
+    pub fn with_auth(mut self, auth: MetricsAuth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The answer to `request`: the metrics, or a `401` when the service has a
+    /// [`MetricsAuth`] that does not allow it.
+    fn respond(&self, headers: &http::HeaderMap) -> http::Response<String> {
+        match &self.auth {
+            Some(auth) if !auth.allows_headers(headers) => auth.unauthorized(),
+            _ => self.handle.response(),
+        }
+    }
 }
 
 impl<B> Service<http::Request<B>> for MetricsService {
@@ -268,8 +321,8 @@ impl<B> Service<http::Request<B>> for MetricsService {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, _request: http::Request<B>) -> Self::Future {
-        ready(Ok(self.handle.response()))
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        ready(Ok(self.respond(request.headers())))
     }
 }
 
