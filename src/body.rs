@@ -7,6 +7,7 @@ use std::task::{ready, Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use crate::guard::FinishOnUnwind;
 use crate::{InFlight, Outcome};
 
 pin_project! {
@@ -68,7 +69,10 @@ impl<B: Body> Body for ResponseBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        let frame = {
+            let _unwind = FinishOnUnwind(&mut *this.state);
+            ready!(this.inner.as_mut().poll_frame(cx))
+        };
         let outcome = match &frame {
             None => this.state.as_ref().map(|(_, o)| *o),
             Some(Err(_)) => Some(Outcome::ServerError),

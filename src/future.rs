@@ -8,6 +8,7 @@ use std::task::{ready, Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
+use crate::guard::FinishOnUnwind;
 use crate::layer::LatencyEnd;
 use crate::outcome::ClassifyResponse;
 use crate::{InFlight, Prediction};
@@ -57,7 +58,10 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = ready!(this.inner.poll(cx));
+        let result = {
+            let _unwind = FinishOnUnwind(&mut *this.state);
+            ready!(this.inner.poll(cx))
+        };
         let Some((mut guard, classifier)) = this.state.take() else {
             // Polled again after completion: pass through, nothing left to record.
             return Poll::Ready(result.map(|res| res.map(ResponseBody::untracked)));

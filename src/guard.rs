@@ -115,3 +115,23 @@ impl Drop for InFlight {
         }
     }
 }
+
+/// Put on the stack around a poll of the monitored future or body: if that poll panics, the
+/// request is recorded as `server_error` right there, while the panic unwinds.
+///
+/// Without it the guard would record only when the future is dropped. A catch-panic layer
+/// between the monitor and the handler (tower-http's `CatchPanic`) keeps the panicked future
+/// and drops it after the unwind, when nothing shows a panic any more, and the request would
+/// count as `cancelled`.
+pub(crate) struct FinishOnUnwind<'a, T>(pub(crate) &'a mut Option<(InFlight, T)>);
+
+impl<T> Drop for FinishOnUnwind<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some((guard, _)) = self.0.take() {
+                guard.finish(Outcome::ServerError);
+            }
+        }
+    }
+}

@@ -80,7 +80,7 @@ macro_rules! monitor {
     ($model:expr, $call:expr $(, label = $label:expr)? $(, outcome = $outcome:expr)? $(,)?) => {{
         let __im_guard = ($model).start();
         let __im_out = $call;
-        $crate::__monitor_finish!(__im_guard, __im_out $(, label = $label)? $(, outcome = $outcome)?);
+        $crate::__monitor_finish!(__im_guard, &__im_out $(, label = $label)? $(, outcome = $outcome)?);
         __im_out
     }};
 }
@@ -89,30 +89,29 @@ macro_rules! monitor {
 #[macro_export]
 macro_rules! __monitor_async {
     ($model:expr, $future:expr $(, label = $label:expr)? $(, outcome = $outcome:expr)?) => {{
-        let __im_guard = ($model).start();
-        let __im_future = $future;
-        async move {
-            let __im_guard = __im_guard;
-            let __im_out = __im_future.await;
+        // `observe_future`'s wrapper records `server_error` while a panic unwinds through its
+        // poll, also when a catch-panic layer keeps the future and drops it later.
+        ($model).observe_future($future, |__im_out, __im_guard| {
             $crate::__monitor_finish!(__im_guard, __im_out $(, label = $label)? $(, outcome = $outcome)?);
-            __im_out
-        }
+        })
     }};
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __monitor_finish {
-    ($guard:ident, $out:ident $(, label = $label:expr)? $(, outcome = $outcome:expr)?) => {{
+    ($guard:ident, $out:expr $(, label = $label:expr)? $(, outcome = $outcome:expr)?) => {{
         #[allow(unused_mut)]
         let mut __im_guard = $guard;
+        // A reference to the call's output.
+        let __im_out_ref = $out;
         $(
-            let __im_label = $crate::__private::call_label(&$out, $label);
+            let __im_label = $crate::__private::call_label(__im_out_ref, $label);
             if let ::core::option::Option::Some(__im_l) = $crate::__private::AsLabel::as_label(&__im_label) {
                 __im_guard.predicted(__im_l);
             }
         )?
-        let __im_outcome = $crate::__monitor_outcome!($out $(, $outcome)?);
+        let __im_outcome = $crate::__monitor_outcome!(__im_out_ref $(, $outcome)?);
         __im_guard.finish(__im_outcome);
     }};
 }
@@ -123,10 +122,10 @@ macro_rules! __monitor_outcome {
     ($out:ident) => {{
         #[allow(unused_imports)]
         use $crate::__private::{ProbeAny as _, ProbeResult as _};
-        (&$crate::__private::Probe(&$out)).__im_outcome()
+        (&$crate::__private::Probe($out)).__im_outcome()
     }};
     ($out:ident, $outcome:expr) => {
-        $crate::__private::call_outcome(&$out, $outcome)
+        $crate::__private::call_outcome($out, $outcome)
     };
 }
 

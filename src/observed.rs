@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
+use crate::guard::FinishOnUnwind;
 use crate::InFlight;
 
 pin_project! {
@@ -69,7 +70,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let output = std::task::ready!(this.future.poll(cx));
+        let output = {
+            let _unwind = FinishOnUnwind(&mut *this.state);
+            std::task::ready!(this.future.poll(cx))
+        };
         if let Some((guard, report)) = this.state.take() {
             report(&output, guard);
         }

@@ -273,3 +273,36 @@ async fn observe_future_reports_the_output() {
     assert_eq!(requests(&rec, "loan", "cancelled"), Some(1));
     assert_eq!(requests(&rec, "loan", "success"), Some(0));
 }
+
+/// A panic in the monitored future's poll is `server_error` even when whoever catches it keeps
+/// the future and drops it only after the unwind (as tower-http's `CatchPanic` does), when
+/// nothing shows a panic any more.
+#[test]
+fn an_async_call_panicking_in_poll_is_a_server_error_even_if_dropped_later() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+
+    let rec = TestRecorder::new();
+    let _local = rec.local();
+    let loan = ModelMonitor::new("loan");
+    let mut future = Box::pin(monitor!(loan, async {
+        if std::hint::black_box(true) {
+            panic!("the model failed");
+        }
+        1
+    }));
+    let mut cx = Context::from_waker(Waker::noop());
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = future.as_mut().poll(&mut cx);
+    }));
+    assert!(caught.is_err());
+    // Recorded while unwinding, before the future is dropped.
+    assert_eq!(requests(&rec, "loan", "server_error"), Some(1));
+    drop(future);
+    assert_eq!(requests(&rec, "loan", "server_error"), Some(1));
+    assert_eq!(requests(&rec, "loan", "cancelled"), Some(0));
+    assert_eq!(
+        rec.gauge("inference_inprogress_requests", &[("model", "loan")]),
+        Some(0.0)
+    );
+}
