@@ -50,7 +50,7 @@ pub fn check_answer(answer: &ApiResponse, body: &[u8]) -> Result<(), String> {
             if answer.label.is_some() {
                 return fail("a rejected request must not report a label");
             }
-            if !answer.body["error"].as_str().is_some_and(|e| !e.is_empty()) {
+            if answer.body["error"].as_str().is_none_or(str::is_empty) {
                 return fail("a 4xx must carry a JSON error message");
             }
             if answer.status == 422 && !answer.body["field"].is_string() {

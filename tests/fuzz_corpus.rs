@@ -7,7 +7,6 @@
 //! hand-written seed named `<status>-<what>` must answer exactly that status; files the fuzzer
 //! adds (named by their hash) get the check alone.
 
-#[allow(dead_code)]
 #[path = "../examples/loan_model/mod.rs"]
 mod loan_model;
 

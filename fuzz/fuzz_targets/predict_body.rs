@@ -12,7 +12,6 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 
-#[allow(dead_code)]
 #[path = "../../examples/loan_model/mod.rs"]
 mod loan_model;
 
