@@ -78,13 +78,17 @@ impl<T: Clone> Limiter<T> {
         if let Some(i) = self.preset.iter().position(|k| **k == *value) {
             return to_u32(i);
         }
-        if let Some(&i) = self
-            .seen
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(value)
         {
-            return i;
+            let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(&i) = seen.get(value) {
+                return i;
+            }
+            // Full: a new value goes to the overflow entry without the write lock, so a flood
+            // of new values does not queue on it and block the lookups of admitted ones.
+            if self.preset.len() + seen.len() >= self.max_values {
+                drop(seen);
+                return self.overflow_index(&make);
+            }
         }
         let mut seen = self.seen.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(&i) = seen.get(value) {
@@ -93,16 +97,21 @@ impl<T: Clone> Limiter<T> {
         let next = self.preset.len() + seen.len();
         if value == OVERFLOW_VALUE || next >= self.max_values {
             drop(seen);
-            if let Some(slot) = self.slot(self.max_values) {
-                slot.get_or_init(|| make(OVERFLOW_VALUE));
-            }
-            return to_u32(self.max_values);
+            return self.overflow_index(&make);
         }
         if let Some(slot) = self.slot(next) {
             slot.get_or_init(|| make(value));
         }
         seen.insert(value.into(), to_u32(next));
         to_u32(next)
+    }
+
+    /// The index of the overflow entry, created with `make` on first use.
+    fn overflow_index(&self, make: &impl Fn(&str) -> T) -> u32 {
+        if let Some(slot) = self.slot(self.max_values) {
+            slot.get_or_init(|| make(OVERFLOW_VALUE));
+        }
+        to_u32(self.max_values)
     }
 
     /// The entry at `index` (from [`index`](Self::index)): no lock, no reference count.

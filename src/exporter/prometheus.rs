@@ -129,7 +129,7 @@ impl PrometheusExporter {
         }
         let mut builder = PrometheusBuilder::new();
         for (k, v) in &self.global_labels {
-            builder = builder.add_global_label(k, v);
+            builder = builder.add_global_label(k, super::recorder::double_backslashes(v));
         }
         let histograms = Histograms::new(
             DEFAULT_LATENCY_BUCKETS,
