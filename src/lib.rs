@@ -50,6 +50,9 @@ pub use exporter::prometheus::{
     prometheus, ExporterError, MetricsHandle, MetricsService, PrometheusExporter,
     PrometheusRecorder,
 };
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub use exporter::push::{PushError, Pushgateway};
 
 /// The `metrics` facade this crate records through. Use this re-export (or the same version)
 /// so your own metrics reach the same recorder: two facade versions in one build silently

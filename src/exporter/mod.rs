@@ -13,4 +13,6 @@ mod histograms;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 #[cfg(feature = "prometheus")]
+pub mod push;
+#[cfg(feature = "prometheus")]
 mod recorder;
