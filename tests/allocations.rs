@@ -16,15 +16,16 @@
 // Only for the counting `GlobalAlloc` below; the library itself forbids unsafe code.
 #![allow(unsafe_code)]
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;
-use std::future::{ready, Future};
+use std::future::ready;
 use std::hint::black_box;
-use std::pin::{pin, Pin};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Waker;
 
+use common::by_hand::{call, drain, noop_waker, now};
 use http::{Request, Response, Uri};
 use http_body::Body;
 use http_body_util::Full;
@@ -122,38 +123,13 @@ fn allocations(n: u64, mut f: impl FnMut()) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Driving services and futures by hand, without a runtime (a runtime would allocate on its own).
 
-struct NoopWake;
-
-impl Wake for NoopWake {
-    fn wake(self: Arc<Self>) {}
-}
-
-/// Polls a future that is ready at once.
-fn now<F: Future>(future: F, waker: &Waker) -> F::Output {
-    let mut cx = Context::from_waker(waker);
-    match pin!(future).poll(&mut cx) {
-        Poll::Ready(value) => value,
-        Poll::Pending => panic!("the futures of these tests are ready at once"),
-    }
-}
-
-/// Reads a response body to its end, as a server sending it would.
-fn drain<B: Body + Unpin>(mut body: B, waker: &Waker) {
-    let mut cx = Context::from_waker(waker);
-    while let Poll::Ready(Some(frame)) = Pin::new(&mut body).poll_frame(&mut cx) {
-        let _ = black_box(frame.is_ok());
-    }
-}
-
 /// One request through `service`: ready, call, response body read to its end.
 fn send<S, B>(service: &mut S, request: Request<()>, waker: &Waker)
 where
     S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
     B: Body + Unpin,
 {
-    now(std::future::poll_fn(|cx| service.poll_ready(cx)), waker).unwrap();
-    let response = now(service.call(request), waker).unwrap();
-    drain(response.into_body(), waker);
+    drain(call(service, request, waker).into_body(), waker);
 }
 
 /// A request for `path`, built without allocating.
@@ -183,7 +159,7 @@ fn trivial(x: u64) -> u64 {
 }
 
 fn waker() -> Waker {
-    Waker::from(Arc::new(NoopWake))
+    noop_waker()
 }
 
 // ---------------------------------------------------------------------------------------------

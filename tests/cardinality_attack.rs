@@ -23,14 +23,14 @@
 
 mod common;
 
+use common::by_hand::{call, noop_waker};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::future::{ready, Future};
-use std::pin::{pin, Pin};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::future::ready;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use common::Exposition;
@@ -140,21 +140,6 @@ fn byte_bound(samples: usize) -> usize {
 // ---------------------------------------------------------------------------------------------
 // Driving the layer by hand, on this thread (the local recorder is per thread).
 
-struct NoopWake;
-
-impl Wake for NoopWake {
-    fn wake(self: Arc<Self>) {}
-}
-
-/// Polls a future that is ready at once.
-fn now<F: Future>(future: F, waker: &Waker) -> F::Output {
-    let mut cx = Context::from_waker(waker);
-    match pin!(future).poll(&mut cx) {
-        Poll::Ready(value) => value,
-        Poll::Pending => panic!("the futures of these tests are ready at once"),
-    }
-}
-
 /// One request through `service`: ready, call, response body read to its end.
 fn send<S, B>(service: &mut S, path: &str, waker: &Waker) -> u16
 where
@@ -163,8 +148,7 @@ where
 {
     let mut request = Request::new(());
     *request.uri_mut() = Uri::try_from(path).expect("a valid path");
-    now(std::future::poll_fn(|cx| service.poll_ready(cx)), waker).unwrap();
-    let response = now(service.call(request), waker).unwrap();
+    let response = call(service, request, waker);
     let status = response.status().as_u16();
     let mut body = response.into_body();
     let mut cx = Context::from_waker(waker);
@@ -308,7 +292,7 @@ fn labels_through_the_layer() {
     let (recorder, metrics) = inference_monitor::prometheus().build().unwrap();
     let _local = metrics::set_default_local_recorder(&recorder);
     let mut service = InferenceMonitorLayer::new("loan").layer(label_from_path());
-    let waker = Waker::from(Arc::new(NoopWake));
+    let waker = noop_waker();
     let mut path = String::with_capacity(64);
 
     let live = attack("label-", VALUES_THROUGH_LAYER, |label| {
@@ -396,7 +380,7 @@ fn a_million_model_names_from_the_request_path() {
             .next()
     });
     let mut service = layer.layer(answer());
-    let waker = Waker::from(Arc::new(NoopWake));
+    let waker = noop_waker();
     let mut path = String::with_capacity(64);
 
     let live = attack("model-", VALUES, |model| {

@@ -21,25 +21,22 @@ mod common;
 #[path = "../examples/loan_model/mod.rs"]
 mod loan_model;
 
+use common::by_hand::{call, drain, noop_waker};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::future::{ready, Future};
+use std::future::ready;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::pin::{pin, Pin};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use http::{HeaderValue, Request, Response};
-use http_body::Body;
 use http_body_util::Full;
 use inference_monitor::{InferenceMonitorLayer, Monitor, Outcome, Prediction};
 use loan_model::api::BODY_LIMIT;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
-use tower::{service_fn, Layer, Service};
+use tower::{service_fn, Layer};
 
 type Bytes = axum::body::Bytes;
 
@@ -697,20 +694,6 @@ fn a_backslash_before_a_backslash_quote_or_newline_round_trips() {
 
 // Through the layer: model names and labels from request headers.
 
-struct NoopWake;
-
-impl Wake for NoopWake {
-    fn wake(self: Arc<Self>) {}
-}
-
-fn now<F: Future>(future: F, waker: &Waker) -> F::Output {
-    let mut cx = Context::from_waker(waker);
-    match pin!(future).poll(&mut cx) {
-        Poll::Ready(value) => value,
-        Poll::Pending => panic!("the futures of these tests are ready at once"),
-    }
-}
-
 /// A header value: any bytes a `HeaderValue` accepts (visible ASCII, space, tab, and the bytes
 /// from 0x80 up, which UTF-8 text is made of).
 fn header_value() -> impl Strategy<Value = String> {
@@ -742,7 +725,7 @@ fn hostile_header_values_as_model_names_and_labels_round_trip() {
         .run(&requests, |requests| {
             let (recorder, metrics) = inference_monitor::prometheus().build().unwrap();
             let monitor = Monitor::new();
-            let waker = Waker::from(Arc::new(NoopWake));
+            let waker = noop_waker();
             metrics::with_local_recorder(&recorder, || {
                 let layer = InferenceMonitorLayer::from_request(&monitor, "fallback", |head| {
                     std::str::from_utf8(head.headers().get("x-model")?.as_bytes()).ok()
@@ -772,11 +755,7 @@ fn hostile_header_values_as_model_names_and_labels_round_trip() {
                         )
                         .body(())
                         .unwrap();
-                    now(std::future::poll_fn(|cx| service.poll_ready(cx)), &waker).unwrap();
-                    let response = now(service.call(request), &waker).unwrap();
-                    let mut body = response.into_body();
-                    let mut cx = Context::from_waker(&waker);
-                    while let Poll::Ready(Some(_)) = Pin::new(&mut body).poll_frame(&mut cx) {}
+                    drain(call(&mut service, request, &waker).into_body(), &waker);
                 }
             });
             let text = metrics.render();

@@ -336,5 +336,6 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> Server {
         banner,
     }
 }
+pub mod by_hand;
 pub mod loan_api;
 pub mod stack;
