@@ -15,8 +15,7 @@
 //! All cases share one Prometheus recorder, installed globally; the peers record through the
 //! `metrics` facade into it as well. `docs/performance.md` has the figures and the ratios.
 
-use std::convert::Infallible;
-use std::future::{ready, Future};
+use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::sync::Arc;
@@ -27,23 +26,14 @@ use autometrics::autometrics;
 use axum::routing::post;
 use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
-use http::{Request, Response};
-use http_body::Body;
+use http::Request;
 use http_body_util::BodyExt;
-use http_body_util::Full;
 use inference_monitor::{monitor, InferenceMonitorLayer, Monitor, Prediction};
-use tower::{service_fn, Layer, Service, ServiceExt};
+use tower::{Layer, ServiceExt};
 
-type Bytes = axum::body::Bytes;
+mod support;
 
-/// Polls an always-ready future to completion.
-fn now<F: Future>(f: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(f).poll(&mut cx) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!("the benchmarked services answer at once"),
-    }
-}
+use support::{inner, request};
 
 /// Runs a future to completion on this thread (the peers' futures may not answer at once).
 fn block_on<F: Future>(f: F) -> F::Output {
@@ -66,36 +56,6 @@ fn block_on<F: Future>(f: F) -> F::Output {
             std::thread::park();
         }
     })
-}
-
-/// Reads a body to its end.
-fn drain<B: Body + Unpin>(mut body: B) {
-    let mut cx = Context::from_waker(Waker::noop());
-    while let Poll::Ready(Some(frame)) = std::pin::Pin::new(&mut body).poll_frame(&mut cx) {
-        black_box(frame.ok());
-    }
-}
-
-type Answer = std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>;
-
-fn inner(
-) -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible, Future = Answer>
-       + Clone {
-    service_fn(|_req: Request<()>| {
-        let mut res = Response::new(Full::new(Bytes::from_static(b"{\"label\":\"approved\"}")));
-        Prediction::new("approved").insert_into(&mut res);
-        ready(Ok(res))
-    })
-}
-
-fn request<S, B>(svc: &mut S)
-where
-    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
-    B: Body + Unpin,
-{
-    now(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
-    let res = now(svc.call(Request::new(()))).unwrap();
-    drain(res.into_body());
 }
 
 fn trivial(x: u64) -> u64 {

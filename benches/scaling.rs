@@ -30,76 +30,28 @@
 //!
 //! Each group records into its own Prometheus recorder, built without a global install.
 
-use std::convert::Infallible;
-use std::future::{ready, Future};
 use std::hint::black_box;
-use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
-use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use http::{Request, Response};
-use http_body::Body;
-use http_body_util::Full;
-use inference_monitor::{InferenceMonitorLayer, Monitor, Outcome, Prediction};
+use inference_monitor::{InferenceMonitorLayer, Monitor, Outcome};
 use metrics::{Counter, Gauge, Histogram};
-use tower::{service_fn, Layer, Service};
+use tower::Layer;
 
-type Bytes = axum::body::Bytes;
+mod support;
+
+use support::{inner, request};
 
 const THREADS: [usize; 3] = [1, 2, 4];
 const SERIES: [usize; 3] = [100, 1_000, 10_000];
 /// Predicted labels per model in the render cases: with the 9 series every model has, 100.
 const LABELS_PER_MODEL: usize = 91;
 const SERIES_PER_MODEL: usize = LABELS_PER_MODEL + 9;
-
-/// Drives an always-ready future to its output in one poll.
-fn now<F: Future>(f: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(f).poll(&mut cx) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!("the benchmarked services answer at once"),
-    }
-}
-
-/// Polls a body until it has no more frames.
-fn drain<B: Body + Unpin>(mut body: B) {
-    let mut cx = Context::from_waker(Waker::noop());
-    while let Poll::Ready(Some(frame)) = Pin::new(&mut body).poll_frame(&mut cx) {
-        black_box(frame.ok());
-    }
-}
-
-type Answer = std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>;
-
-/// A service that answers at once with a small body and an `approved` prediction.
-fn inner(
-) -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible, Future = Answer>
-       + Clone
-       + Send
-       + 'static {
-    service_fn(|_req: Request<()>| {
-        let mut res = Response::new(Full::new(Bytes::from_static(b"{\"label\":\"approved\"}")));
-        Prediction::new("approved").insert_into(&mut res);
-        ready(Ok(res))
-    })
-}
-
-/// One request: `poll_ready`, `call`, and the response body read to its end.
-fn request<S, B>(svc: &mut S)
-where
-    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
-    B: Body + Unpin,
-{
-    now(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
-    let res = now(svc.call(Request::new(()))).unwrap();
-    drain(res.into_body());
-}
 
 /// Work one thread does in a sample: `iters` requests.
 type Job = Box<dyn FnMut(u64) + Send>;
