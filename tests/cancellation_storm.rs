@@ -272,14 +272,7 @@ async fn ten_thousand_requests_cancelled_at_random_points_are_each_counted_once(
     const MODEL: &str = "storm";
     let metrics = global_handle();
     let svc = InferenceMonitorLayer::new(MODEL).layer(service_fn(handle));
-    let scraper = {
-        let metrics = metrics.clone();
-        Scraper::start(
-            ScrapeChecker::with_gauge_bound(MODEL, STORM_CONCURRENCY as f64),
-            Duration::from_millis(1),
-            move || metrics.render(),
-        )
-    };
+    let scraper = Scraper::every_millisecond(&metrics, MODEL, STORM_CONCURRENCY);
 
     let started = Instant::now();
     let mut set = JoinSet::new();

@@ -76,14 +76,7 @@ async fn in_process_100k_requests_at_256_in_flight_are_counted_exactly() {
         },
     ));
 
-    let scraper = {
-        let handle = handle.clone();
-        Scraper::start(
-            ScrapeChecker::with_gauge_bound(MODEL, IN_PROCESS_CONCURRENCY as f64),
-            Duration::from_millis(1),
-            move || handle.render(),
-        )
-    };
+    let scraper = Scraper::every_millisecond(&handle, MODEL, IN_PROCESS_CONCURRENCY);
     let started = Instant::now();
     let mut set = JoinSet::new();
     for i in 0..IN_PROCESS_REQUESTS {

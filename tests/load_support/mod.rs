@@ -194,6 +194,21 @@ pub struct Scraper {
 }
 
 impl Scraper {
+    /// Renders `metrics` every millisecond, checking each render, with the gauge of `model`
+    /// bounded by `concurrency`.
+    pub fn every_millisecond(
+        metrics: &inference_monitor::MetricsHandle,
+        model: &str,
+        concurrency: usize,
+    ) -> Self {
+        let metrics = metrics.clone();
+        Self::start(
+            ScrapeChecker::with_gauge_bound(model, concurrency as f64),
+            Duration::from_millis(1),
+            move || metrics.render(),
+        )
+    }
+
     /// Scrapes with `scrape` (returning the page's text) every `every`.
     pub fn start(
         mut checker: ScrapeChecker,
