@@ -68,20 +68,18 @@ where
         };
         match result {
             Ok(response) => {
-                let outcome = classifier.classify_response(response.status(), response.headers());
-                if let Some(prediction) = response.extensions().get::<Prediction>() {
+                let (parts, body) = response.into_parts();
+                let outcome = classifier.classify_response(parts.status, &parts.headers);
+                if let Some(prediction) = parts.extensions.get::<Prediction>() {
                     guard.predicted(prediction.label());
                 }
-                let ends_now =
-                    *this.latency == LatencyEnd::Headers || response.body().is_end_stream();
-                if ends_now {
+                let body = if *this.latency == LatencyEnd::Headers || body.is_end_stream() {
                     guard.finish(outcome);
-                    Poll::Ready(Ok(response.map(ResponseBody::untracked)))
+                    ResponseBody::untracked(body)
                 } else {
-                    Poll::Ready(Ok(
-                        response.map(|body| ResponseBody::tracked(body, guard, outcome))
-                    ))
-                }
+                    ResponseBody::tracked(body, guard, outcome)
+                };
+                Poll::Ready(Ok(http::Response::from_parts(parts, body)))
             }
             Err(error) => {
                 guard.finish(classifier.classify_error());
