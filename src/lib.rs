@@ -54,6 +54,10 @@ pub use exporter::prometheus::{
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub use exporter::push::{PushError, Pushgateway};
 
+#[cfg(feature = "otlp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+pub use exporter::otlp::{otlp, OtlpError, OtlpExporter, OtlpHandle, OtlpRecorder};
+
 /// The `metrics` facade this crate records through. Use this re-export (or the same version)
 /// so your own metrics reach the same recorder: two facade versions in one build silently
 /// drop metrics.

@@ -10,6 +10,10 @@
 pub mod access;
 #[cfg(feature = "prometheus")]
 mod histograms;
+#[cfg(any(feature = "prometheus", feature = "otlp"))]
+mod http1;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 #[cfg(feature = "prometheus")]

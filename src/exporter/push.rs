@@ -7,11 +7,11 @@
 //! Nothing retries and nothing hangs; the caller decides what a failed push means.
 
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io;
 use std::time::Duration;
 
 use super::access::base64_encode;
+use super::http1;
 use super::prometheus::{MetricsHandle, CONTENT_TYPE};
 
 /// Default bound on each step of a push (connect, send, answer).
@@ -166,66 +166,34 @@ impl MetricsHandle {
     /// [`PushError`]: unreachable, timed out, refused, or an answer that is not HTTP.
     pub fn push(&self, gateway: &Pushgateway) -> Result<(), PushError> {
         let body = self.render();
-        let timeout = gateway.timeout.max(Duration::from_millis(1));
         let address = &gateway.address;
-        let connect_error = |source| PushError::Connect {
-            address: address.clone(),
-            source,
-        };
-        let targets = address.to_socket_addrs().map_err(connect_error)?;
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "the address resolves to nothing");
-        let mut stream = None;
-        for target in targets {
-            match TcpStream::connect_timeout(&target, timeout) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last = e,
-            }
-        }
-        let mut stream = stream.ok_or_else(|| connect_error(last))?;
-        let timed_out = |e: io::Error| match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => PushError::TimedOut {
+        let answer = http1::send(&http1::Request {
+            address,
+            method: "PUT",
+            path: &gateway.path(),
+            headers: &[],
+            content_type: CONTENT_TYPE,
+            body: body.as_bytes(),
+            timeout: gateway.timeout,
+        })
+        .map_err(|e| match e {
+            http1::SendError::Connect(source) => PushError::Connect {
+                address: address.clone(),
+                source,
+            },
+            http1::SendError::TimedOut => PushError::TimedOut {
                 address: address.clone(),
             },
-            _ => PushError::Io(e),
-        };
-        stream
-            .set_read_timeout(Some(timeout))
-            .map_err(PushError::Io)?;
-        stream
-            .set_write_timeout(Some(timeout))
-            .map_err(PushError::Io)?;
-        let head = format!(
-            "PUT {} HTTP/1.1\r\nhost: {address}\r\ncontent-type: {CONTENT_TYPE}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-            gateway.path(),
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).map_err(timed_out)?;
-        stream.write_all(body.as_bytes()).map_err(timed_out)?;
-        let mut answer = Vec::new();
-        stream
-            .take(64 * 1024)
-            .read_to_end(&mut answer)
-            .map_err(timed_out)?;
-        let answer = String::from_utf8_lossy(&answer);
-        let status: u16 = answer
-            .strip_prefix("HTTP/1.")
-            .and_then(|rest| rest.get(2..5))
-            .and_then(|code| code.parse().ok())
-            .ok_or(PushError::InvalidResponse)?;
-        if status == 200 || status == 202 {
-            return Ok(());
+            http1::SendError::Io(e) => PushError::Io(e),
+            http1::SendError::InvalidResponse => PushError::InvalidResponse,
+        })?;
+        match answer.status {
+            200 | 202 => Ok(()),
+            status => Err(PushError::Rejected {
+                status,
+                message: answer.message(),
+            }),
         }
-        let message = answer
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, body)| body)
-            .trim()
-            .chars()
-            .take(200)
-            .collect();
-        Err(PushError::Rejected { status, message })
     }
 }
 
