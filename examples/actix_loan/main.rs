@@ -187,6 +187,17 @@ async fn metrics(request: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     metrics_response(&state.metrics)
 }
 
+/// The live dashboard's resource, served wherever `/metrics` is: the page reads `/metrics` from
+/// its own origin.
+fn dashboard_resource() -> actix_web::Resource {
+    let dashboard = inference_monitor::Dashboard::new();
+    let head = dashboard.clone();
+    web::resource("/dashboard")
+        .route(web::get().to(move || std::future::ready(dashboard.clone())))
+        .route(web::head().to(move || std::future::ready(head.clone())))
+        .default_service(web::to(read_method_not_allowed))
+}
+
 /// The `/metrics` resource.
 fn metrics_resource() -> actix_web::Resource {
     web::resource("/metrics")
@@ -230,6 +241,7 @@ fn configure(config: &mut web::ServiceConfig, loan: InferenceMonitor, metrics_he
         .default_service(web::to(not_found));
     if metrics_here {
         config.service(metrics_resource());
+        config.service(dashboard_resource());
     }
 }
 
@@ -257,6 +269,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 App::new()
                     .app_data(state.clone())
                     .service(metrics_resource())
+                    .service(dashboard_resource())
                     .default_service(web::to(not_found))
             })
             .workers(1)
