@@ -186,12 +186,12 @@
     }
 
     /// The monotone value of series `key` now that it reads `value`; sets `this.reset` when
-    /// it went down.
-    monotone(key, value, seen) {
+    /// it went down. `target` says where the series adds up: `[model, field, key]`.
+    monotone(key, value, seen, target) {
       seen.add(key);
       let entry = this.series.get(key);
       if (!entry) {
-        entry = { last: 0, mono: 0 };
+        entry = { last: 0, mono: 0, target };
         this.series.set(key, entry);
       }
       if (value < entry.last) {
@@ -226,30 +226,35 @@
           const outcome = s.labels.outcome ?? "unknown";
           const m = model(name);
           add(m.raw.outcomes, outcome, s.value);
-          add(m.mono.outcomes, outcome, this.monotone(s.key, s.value, seen));
+          add(m.mono.outcomes, outcome, this.monotone(s.key, s.value, seen, [name, "outcomes", outcome]));
         } else if (s.name === bucketName) {
           const le = parseValue(s.labels.le ?? "");
           if (le === undefined || Number.isNaN(le)) continue;
           const m = model(name);
           m.raw.buckets.set(le, (m.raw.buckets.get(le) || 0) + s.value);
-          const mono = this.monotone(s.key, s.value, seen);
+          const mono = this.monotone(s.key, s.value, seen, [name, "buckets", le]);
           m.mono.buckets.set(le, (m.mono.buckets.get(le) || 0) + mono);
         } else if (s.name === n.predictions) {
           const label = s.labels.label ?? "unknown";
           const m = model(name);
           add(m.raw.labels, label, s.value);
-          add(m.mono.labels, label, this.monotone(s.key, s.value, seen));
+          add(m.mono.labels, label, this.monotone(s.key, s.value, seen, [name, "labels", label]));
         } else if (s.name === n.inProgress) {
           model(name).raw.inProgress += s.value;
         }
       }
       // A series missing from this page (a restarted process that has not seen it yet)
-      // counts from zero when it comes back.
+      // counts from zero when it comes back; meanwhile its monotone count stays in its
+      // model's sums, so increases across its absence are not negative.
       for (const [key, entry] of this.series) {
-        if (!seen.has(key)) {
-          if (entry.last > 0) this.reset = true;
-          entry.last = 0;
-        }
+        if (seen.has(key)) continue;
+        if (entry.last > 0) this.reset = true;
+        entry.last = 0;
+        const [name, field, sub] = entry.target;
+        const m = models.get(name);
+        if (!m) continue;
+        if (field === "buckets") m.mono.buckets.set(sub, (m.mono.buckets.get(sub) || 0) + entry.mono);
+        else add(m.mono[field], sub, entry.mono);
       }
       if (this.reset && this.snapshots.length > 0) {
         this.resets++;
