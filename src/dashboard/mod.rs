@@ -117,7 +117,6 @@ impl Dashboard {
     }
 
     /// A builder for another metrics path, other metric names, refresh interval or history.
-    #[must_use]
     pub fn builder() -> DashboardBuilder {
         DashboardBuilder::default()
     }
@@ -341,8 +340,10 @@ mod tests {
 
     #[test]
     fn invalid_names_are_refused() {
-        let mut names = MetricNames::default();
-        names.requests_total = "not a name".into();
+        let names = MetricNames {
+            requests_total: "not a name".into(),
+            ..MetricNames::default()
+        };
         assert_eq!(
             Dashboard::builder().names(names).build().unwrap_err(),
             ConfigError::InvalidMetricName("not a name".to_owned())
