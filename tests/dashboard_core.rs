@@ -35,3 +35,45 @@ fn dashboard_core_logic_passes_its_node_tests() {
         "{stdout}"
     );
 }
+
+/// The page's files are in the published package (`include_str!` needs them to build the
+/// crate from crates.io), the vendored library with its licence and origin.
+#[test]
+fn dashboard_assets_ship_in_the_package() {
+    let output = Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["package", "--list", "--allow-dirty", "--offline"])
+        .output()
+        .expect("run cargo package --list");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed: Vec<&str> = stdout.lines().collect();
+    for file in [
+        "assets/dashboard/app.js",
+        "assets/dashboard/body.html",
+        "assets/dashboard/core.js",
+        "assets/dashboard/dashboard.css",
+        "assets/dashboard/vendor/uplot/LICENSE",
+        "assets/dashboard/vendor/uplot/README.md",
+        "assets/dashboard/vendor/uplot/uPlot.iife.min.js",
+        "assets/dashboard/vendor/uplot/uPlot.min.css",
+    ] {
+        assert!(listed.contains(&file), "{file} is not in the package");
+    }
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/dashboard/vendor/uplot/README.md"
+    ))
+    .unwrap();
+    assert!(readme.starts_with("# uPlot 1.6.32 (vendored)"), "{readme}");
+    let bundle = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/dashboard/vendor/uplot/uPlot.iife.min.js"
+    ))
+    .unwrap();
+    assert!(bundle.starts_with("/*! https://github.com/leeoniya/uPlot (v1.6.32) */"));
+}
