@@ -19,6 +19,9 @@
 //! curl -s localhost:8000/metrics
 //! ```
 //!
+//! and open <http://localhost:8000/dashboard> for live charts of `/metrics` (served wherever
+//! `/metrics` is: on the `METRICS_ADDR` listener when it is set).
+//!
 //! It answers exactly like `axum_loan` (both take their status codes and JSON bodies from
 //! `loan_model::api`), so the same traffic gives the same metrics. `/predict` answers
 //! `{"label": "approved"|"rejected", "probability": …, "model_version": …}`; every rejected
