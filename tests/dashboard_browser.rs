@@ -546,3 +546,71 @@ fn handles_hundreds_of_series() {
     // 42 observations, all at or under 0.1 s: the median is 0.05 s.
     assert_eq!(dom.attr("p50", "data-value").as_deref(), Some("0.05"));
 }
+
+/// `hyper_loan` and `actix_loan` serve the same page next to `/metrics`, announce it in their
+/// banners, and move it with `/metrics` to the `METRICS_ADDR` listener. Plain HTTP: no browser.
+#[test]
+fn every_example_serves_the_dashboard() {
+    for example in ["hyper_loan", "actix_loan"] {
+        let server = common::start_example(example, &[]);
+        let addr = server.addr;
+        assert!(
+            server.banner.iter().any(|l| l
+                .trim_start()
+                .starts_with(&format!("dashboard: http://{addr}/dashboard"))),
+            "{example} banner: {:?}",
+            server.banner
+        );
+        assert_eq!(
+            server.banner.last().unwrap(),
+            &format!("{example} listening on http://{addr}")
+        );
+        let page = http(addr, "GET", "/dashboard", &[], b"");
+        assert_eq!(page.status, 200, "{example}");
+        assert_eq!(
+            page.header("content-type"),
+            Some("text/html; charset=utf-8"),
+            "{example}"
+        );
+        assert!(
+            page.header("content-security-policy")
+                .is_some_and(|csp| csp.contains("connect-src 'self'")),
+            "{example}: {:?}",
+            page.headers
+        );
+        assert!(
+            page.body == Dashboard::new().html(),
+            "{example}: GET /dashboard is not the page of Dashboard::new()"
+        );
+        assert_eq!(
+            http(addr, "POST", "/dashboard", &[], b"").status,
+            405,
+            "{example}"
+        );
+
+        let separate = common::start_example(example, &[("METRICS_ADDR", "127.0.0.1:0")]);
+        let line = separate
+            .banner
+            .iter()
+            .find(|l| l.trim_start().starts_with("dashboard: http://"))
+            .unwrap_or_else(|| panic!("{example} banner: {:?}", separate.banner));
+        let at: SocketAddr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split("/dashboard").next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_ne!(at, separate.addr, "{example}");
+        assert_eq!(
+            http(at, "GET", "/dashboard", &[], b"").status,
+            200,
+            "{example}"
+        );
+        assert_eq!(
+            http(separate.addr, "GET", "/dashboard", &[], b"").status,
+            404,
+            "{example}"
+        );
+    }
+}
