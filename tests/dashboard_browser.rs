@@ -468,18 +468,43 @@ fn label_values_are_text_never_markup() {
             .collect()
     );
 
-    let csp = Dashboard::new().response().headers()["content-security-policy"].clone();
+    // The dashboard's policy allows its own scripts only, by their hashes: an injected handler
+    // could not run even if a value became markup. To test the escaping itself, the page is
+    // also served under a policy that allows any inline script (`'unsafe-inline'`), where an
+    // injected handler would run; the control page inserts the value as HTML under that same
+    // policy, which proves the check sees a handler that runs.
+    let strict = Dashboard::new().response();
+    let csp = strict.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let script_src = csp
+        .split("; ")
+        .find(|d| d.starts_with("script-src "))
+        .unwrap();
+    assert!(
+        script_src.contains("'sha256-") && !script_src.contains("unsafe"),
+        "{csp}"
+    );
+    let permissive_csp = csp.replace(script_src, "script-src 'unsafe-inline'");
+    let mut permissive = Dashboard::new().response();
+    permissive
+        .headers_mut()
+        .insert("content-security-policy", permissive_csp.parse().unwrap());
     let control = http::Response::builder()
         .header("content-type", "text/html; charset=utf-8")
-        .header("content-security-policy", csp)
+        .header("content-security-policy", permissive_csp.as_str())
         .body(format!(
             "<!doctype html><html><body><div id=\"x\"></div><script>\
              document.getElementById('x').innerHTML = {};</script></body></html>",
             serde_json::to_string(img).unwrap()
         ))
         .unwrap();
-    let mut pages = dashboard_pages();
-    pages.push(("/control", control));
+    let pages = vec![
+        ("/dashboard", strict),
+        ("/permissive", permissive),
+        ("/control", control),
+    ];
     let server = ScriptedServer::start(pages, move |_| Reply::Metrics(metrics.clone()));
 
     let control = chromium.dom(&format!("http://{}/control", server.addr), 1000);
@@ -489,19 +514,36 @@ fn label_values_are_text_never_markup() {
         control.0
     );
 
-    let dom = chromium.dom(
-        &format!("http://{}/dashboard?model=loan", server.addr),
-        POLLS,
-    );
-    assert_eq!(dom.attr("status", "data-state").as_deref(), Some("live"));
-    assert!(!dom.contains("data-pwned=\""), "a script ran: {}", dom.0);
-    assert!(
-        !dom.contains("<img"),
-        "an element was made from a label value"
-    );
+    for path in ["/permissive", "/dashboard"] {
+        let dom = chromium.dom(&format!("http://{}{path}?model=loan", server.addr), POLLS);
+        assert_eq!(
+            dom.attr("status", "data-state").as_deref(),
+            Some("live"),
+            "{path}"
+        );
+        assert!(
+            !dom.contains("data-pwned=\""),
+            "{path}: a script ran: {}",
+            dom.0
+        );
+        assert!(
+            !dom.contains("<img"),
+            "{path}: an element was made from a label value"
+        );
+        assert_hostile_values_shown_as_text(&dom, img, script, quote, backslash);
+    }
+}
+
+fn assert_hostile_values_shown_as_text(
+    dom: &Dom,
+    img: &str,
+    script: &str,
+    quote: &str,
+    backslash: &str,
+) {
     // Sorted by the label as text: "<img…" < "back…" < "quote…".
     assert_eq!(dom.texts("<td class=\"label\">"), [img, backslash, quote]);
-    assert_eq!(text(&dom, "total-requests"), "5");
+    assert_eq!(text(dom, "total-requests"), "5");
     // The two models, the hostile one as an option's text.
     let options = dom.texts("<option value=\"");
     assert_eq!(options.len(), 2, "{options:?}");

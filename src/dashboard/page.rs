@@ -15,6 +15,14 @@ const BODY: &str = include_str!("../../assets/dashboard/body.html");
 const CORE_JS: &str = include_str!("../../assets/dashboard/core.js");
 const APP_JS: &str = include_str!("../../assets/dashboard/app.js");
 
+/// The page's inline scripts, in order.
+const SCRIPTS: [&str; 3] = [UPLOT_JS, CORE_JS, APP_JS];
+
+/// The page's `Content-Security-Policy`, with the hashes of [`SCRIPTS`].
+pub(crate) fn content_security_policy() -> String {
+    super::csp::policy(&SCRIPTS)
+}
+
 /// What the page's script reads from the `<body>`'s `data-*` attributes.
 pub(crate) struct PageConfig<'a> {
     pub metrics_path: &'a str,
@@ -63,10 +71,11 @@ pub(crate) fn render(config: &PageConfig<'_>) -> String {
         "<!-- uPlot {UPLOT_VERSION}, https://github.com/leeoniya/uPlot\n{} -->\n",
         UPLOT_LICENSE.replace("--", "- -")
     );
-    for script in [UPLOT_JS, CORE_JS, APP_JS] {
-        page.push_str("<script>\n");
+    // Exactly the text of `SCRIPTS` between the tags: the policy allows them by their hash.
+    for script in SCRIPTS {
+        page.push_str("<script>");
         page.push_str(script);
-        page.push_str("\n</script>\n");
+        page.push_str("</script>\n");
     }
     page.push_str("</body>\n</html>\n");
     page
@@ -102,7 +111,7 @@ mod tests {
 
     #[test]
     fn no_embedded_file_ends_a_script_or_a_style_early() {
-        for script in [UPLOT_JS, CORE_JS, APP_JS] {
+        for script in SCRIPTS {
             assert!(!script.to_ascii_lowercase().contains("</script"));
         }
         for style in [UPLOT_CSS, CSS] {
@@ -137,6 +146,11 @@ mod tests {
         }
         for asset in [UPLOT_JS, UPLOT_CSS, CSS, BODY, CORE_JS, APP_JS] {
             assert!(page.contains(asset));
+        }
+        // Each script element holds exactly one of the hashed scripts.
+        assert_eq!(page.matches("<script>").count(), 3);
+        for script in SCRIPTS {
+            assert!(page.contains(&format!("<script>{script}</script>")));
         }
         // Nothing is fetched from anywhere but the metrics endpoint.
         assert!(!page.contains("<script src") && !page.contains("<link"));
