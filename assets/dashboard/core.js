@@ -180,7 +180,10 @@
       this.names = names;
       this.historyMs = historyMs;
       this.series = new Map(); // series key -> { last, mono }
-      this.snapshots = []; // { t, models: Map(model -> { raw, mono }) | null for a gap }
+      // { t, models: Map(model -> { raw, mono, inProgress }) | null for a gap }; `raw` is kept
+      // on the latest page with data only (the charts need `mono` and `inProgress`).
+      this.snapshots = [];
+      this.lastData = null;
       this.resets = 0;
       this.lastResetAt = null;
     }
@@ -212,7 +215,7 @@
       const model = (name) => {
         let m = models.get(name);
         if (!m) {
-          m = { raw: newModel(), mono: newModel() };
+          m = { raw: newModel(), mono: newModel(), inProgress: 0 };
           models.set(name, m);
         }
         return m;
@@ -240,7 +243,9 @@
           add(m.raw.labels, label, s.value);
           add(m.mono.labels, label, this.monotone(s.key, s.value, seen, [name, "labels", label]));
         } else if (s.name === n.inProgress) {
-          model(name).raw.inProgress += s.value;
+          const m = model(name);
+          m.raw.inProgress += s.value;
+          m.inProgress += s.value;
         }
       }
       // A series missing from this page (a restarted process that has not seen it yet)
@@ -260,7 +265,11 @@
         this.resets++;
         this.lastResetAt = t;
       }
-      this.snapshots.push({ t, models });
+      if (this.lastData) {
+        for (const m of this.lastData.models.values()) m.raw = null;
+      }
+      this.lastData = { t, models };
+      this.snapshots.push(this.lastData);
       this.trim(t);
     }
 
@@ -286,10 +295,7 @@
 
     /// The latest snapshot that has data, or `null`.
     latest() {
-      for (let i = this.snapshots.length - 1; i >= 0; i--) {
-        if (this.snapshots[i].models !== null) return this.snapshots[i];
-      }
-      return null;
+      return this.lastData;
     }
 
     /// The "since start" numbers of `model` on the latest page, or `null` when that page does
@@ -374,7 +380,7 @@
           out.inProgress.push(null);
           continue;
         }
-        out.inProgress.push(now.raw.inProgress);
+        out.inProgress.push(now.inProgress);
         if (!base) {
           for (const o of outcomes) out.rates[o].push(null);
           for (const l of labels) out.shares[l].push(null);

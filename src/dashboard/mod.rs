@@ -112,9 +112,7 @@ impl Dashboard {
     /// showing the last 5 minutes.
     #[must_use]
     pub fn new() -> Self {
-        DashboardBuilder::default()
-            .build()
-            .unwrap_or_else(|_| unreachable!("the default configuration is valid"))
+        DashboardBuilder::default().render()
     }
 
     /// A builder for another metrics path, other metric names, refresh interval or history.
@@ -267,6 +265,11 @@ impl DashboardBuilder {
                 self.history
             )));
         }
+        Ok(self.render())
+    }
+
+    /// The dashboard of this configuration, checked or the default.
+    fn render(self) -> Dashboard {
         let window = RATE_WINDOW.max(self.refresh * 3);
         let page = page::render(&page::PageConfig {
             metrics_path: &self.metrics_path,
@@ -275,10 +278,10 @@ impl DashboardBuilder {
             window_ms: window.as_millis(),
             names: &self.names,
         });
-        Ok(Dashboard {
+        Dashboard {
             page: page.into(),
             metrics_path: self.metrics_path.into(),
-        })
+        }
     }
 }
 
@@ -353,6 +356,13 @@ mod tests {
             Dashboard::builder().names(names).build().unwrap_err(),
             ConfigError::InvalidMetricName("not a name".to_owned())
         );
+    }
+
+    #[test]
+    fn the_default_configuration_passes_its_own_checks() {
+        let built = Dashboard::builder().build().unwrap();
+        assert_eq!(built.html(), Dashboard::new().html());
+        assert_eq!(built.metrics_path(), "/metrics");
     }
 
     #[test]

@@ -178,6 +178,10 @@ test("history is trimmed", () => {
   const t = new core.Tracker(NAMES, 5000);
   for (let i = 0; i <= 20; i++) t.observe(i * 1000, page("loan", i, 0, {}, []));
   assert.deepEqual(t.snapshots.map((s) => s.t), [15000, 16000, 17000, 18000, 19000, 20000]);
+  // Only the latest page keeps its raw values; the others keep what the charts need.
+  assert.deepEqual(t.snapshots.map((s) => s.models.get("loan").raw === null), [true, true, true, true, true, false]);
+  assert.equal(t.current("loan").total, 20);
+  assert.deepEqual(t.chart("loan", 1000).rates.success, [null, 1, 1, 1, 1, 1]);
 });
 
 test("hundreds of series: every model and label is kept apart", () => {
