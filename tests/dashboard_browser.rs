@@ -234,6 +234,23 @@ fn works_when_metrics_wants_a_bearer_token() {
         "the token form is shown"
     );
 
+    let wrong = chromium.dom(
+        &format!("http://{addr}/dashboard#token=not-the-token"),
+        POLLS,
+    );
+    assert_eq!(
+        wrong.attr("status", "data-state").as_deref(),
+        Some("unauthorized")
+    );
+    assert_eq!(
+        text(&wrong, "status"),
+        "no data: the token was refused (401); enter the right one"
+    );
+    assert!(
+        !wrong.contains("not-the-token"),
+        "the token is not shown in the page"
+    );
+
     let with = chromium.dom(&format!("http://{addr}/dashboard#token={TOKEN}"), POLLS);
     assert_eq!(with.attr("status", "data-state").as_deref(), Some("live"));
     let bearer = format!("Bearer {TOKEN}");
