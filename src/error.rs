@@ -14,6 +14,9 @@ pub enum ConfigError {
     DuplicateMetricName(String),
     /// A limit of zero: no value could ever be recorded.
     ZeroLimit(&'static str),
+    /// A live dashboard configuration that cannot work (feature `dashboard`): a metrics path
+    /// off the page's origin, a refresh interval or history out of range.
+    InvalidDashboard(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -31,6 +34,7 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroLimit(what) => {
                 write!(f, "{what} must be at least 1, or nothing could be recorded")
             }
+            ConfigError::InvalidDashboard(why) => write!(f, "invalid dashboard: {why}"),
         }
     }
 }

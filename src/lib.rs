@@ -7,6 +7,9 @@ mod body;
 pub mod cardinality;
 mod clock;
 mod containment;
+#[cfg(feature = "dashboard")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
+pub mod dashboard;
 mod error;
 pub mod exporter;
 mod future;
@@ -40,6 +43,10 @@ pub use service::InferenceMonitorService;
 
 #[doc(hidden)]
 pub use macros::__private;
+
+#[cfg(feature = "dashboard")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
+pub use dashboard::{Dashboard, DashboardBuilder, DashboardService};
 
 #[cfg(feature = "prometheus")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]

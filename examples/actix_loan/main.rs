@@ -19,6 +19,9 @@
 //! curl -s localhost:8000/metrics | grep -E '^inference_(requests|predictions)_total'
 //! ```
 //!
+//! and open <http://localhost:8000/dashboard> for live charts of `/metrics` (served wherever
+//! `/metrics` is: on the `METRICS_ADDR` listener when it is set).
+//!
 //! It answers exactly like `axum_loan` and `hyper_loan` (all take their status codes and JSON
 //! bodies from `loan_model::api`), so the same traffic gives the same metrics. `/predict`
 //! answers `{"label": "approved"|"rejected", "probability": …, "model_version": …}`; every
@@ -187,6 +190,17 @@ async fn metrics(request: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     metrics_response(&state.metrics)
 }
 
+/// The live dashboard's resource, served wherever `/metrics` is: the page reads `/metrics` from
+/// its own origin.
+fn dashboard_resource() -> actix_web::Resource {
+    let dashboard = inference_monitor::Dashboard::new();
+    let head = dashboard.clone();
+    web::resource("/dashboard")
+        .route(web::get().to(move || std::future::ready(dashboard.clone())))
+        .route(web::head().to(move || std::future::ready(head.clone())))
+        .default_service(web::to(read_method_not_allowed))
+}
+
 /// The `/metrics` resource.
 fn metrics_resource() -> actix_web::Resource {
     web::resource("/metrics")
@@ -230,6 +244,7 @@ fn configure(config: &mut web::ServiceConfig, loan: InferenceMonitor, metrics_he
         .default_service(web::to(not_found));
     if metrics_here {
         config.service(metrics_resource());
+        config.service(dashboard_resource());
     }
 }
 
@@ -257,6 +272,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 App::new()
                     .app_data(state.clone())
                     .service(metrics_resource())
+                    .service(dashboard_resource())
                     .default_service(web::to(not_found))
             })
             .workers(1)

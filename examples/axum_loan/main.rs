@@ -20,6 +20,9 @@
 //! curl -s localhost:8000/metrics
 //! ```
 //!
+//! and open <http://localhost:8000/dashboard> for live charts of `/metrics` (the crate's
+//! `dashboard` feature; `docs/live-dashboard.md`).
+//!
 //! `/predict` answers `{"label": "approved"|"rejected", "probability": …, "model_version": …}`;
 //! every rejected request gets a 4xx with a JSON `{"error": …}` body and is counted as
 //! `client_error`. The status codes and bodies come from `loan_model::api`, shared with the
@@ -112,7 +115,8 @@ fn monitor_enabled() -> bool {
 
 /// The routes; with `monitored` false the server is the same except that `/predict` is not
 /// wrapped in the layer (`/metrics` still answers), so a load test can measure the layer alone.
-/// `metrics` is the `/metrics` service, or `None` when it is served on its own listener.
+/// `metrics` is the `/metrics` service, or `None` when it is served on its own listener (the
+/// live `/dashboard` goes with it).
 fn app(metrics: Option<MetricsService>, monitor: &Monitor, monitored: bool) -> Router {
     let model = Arc::new(LoanModel::load());
     let router = Router::new()
@@ -128,10 +132,15 @@ fn app(metrics: Option<MetricsService>, monitor: &Monitor, monitored: bool) -> R
         router
     };
     let router = match metrics {
-        Some(metrics) => router.route(
-            "/metrics",
-            get_service(metrics).fallback(read_method_not_allowed),
-        ),
+        Some(metrics) => router
+            .route(
+                "/metrics",
+                get_service(metrics).fallback(read_method_not_allowed),
+            )
+            .route(
+                "/dashboard",
+                get_service(loan_model::server::dashboard()).fallback(read_method_not_allowed),
+            ),
         None => router,
     };
     router
@@ -180,6 +189,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some(tokio::spawn(loan_model::server::serve_metrics(
                 metrics_listener,
                 service,
+                loan_model::server::dashboard(),
             ))),
         ),
         None => (Some(service), None),

@@ -19,6 +19,9 @@
 //! curl -s localhost:8000/metrics
 //! ```
 //!
+//! and open <http://localhost:8000/dashboard> for live charts of `/metrics` (served wherever
+//! `/metrics` is: on the `METRICS_ADDR` listener when it is set).
+//!
 //! It answers exactly like `axum_loan` (both take their status codes and JSON bodies from
 //! `loan_model::api`), so the same traffic gives the same metrics. `/predict` answers
 //! `{"label": "approved"|"rejected", "probability": …, "model_version": …}`; every rejected
@@ -126,9 +129,11 @@ fn app(
             async move { Ok::<_, Infallible>(predict(&model, request).await) }
         },
     ));
+    let dashboard = metrics.as_ref().map(|_| loan_model::server::dashboard());
     tower::service_fn(move |request: Request<Incoming>| {
         let predict = predict.clone();
         let metrics = metrics.clone();
+        let dashboard = dashboard.clone();
         async move {
             let read = matches!(*request.method(), Method::GET | Method::HEAD);
             let response = match request.uri().path() {
@@ -138,8 +143,18 @@ fn app(
                     .oneshot(request)
                     .await?
                     .map(|text| Full::new(Bytes::from(text)).boxed_unsync()),
+                "/dashboard" if read && dashboard.is_some() => dashboard
+                    .expect("checked by the guard")
+                    .oneshot(request)
+                    .await?
+                    .map(|html| Full::new(Bytes::from(html)).boxed_unsync()),
                 "/healthz" if read => respond(api::healthz(), None).map(BodyExt::boxed_unsync),
                 "/metrics" if metrics.is_some() => respond(
+                    api::method_not_allowed(api::READ_METHODS),
+                    Some(api::READ_METHODS),
+                )
+                .map(BodyExt::boxed_unsync),
+                "/dashboard" if dashboard.is_some() => respond(
                     api::method_not_allowed(api::READ_METHODS),
                     Some(api::READ_METHODS),
                 )
@@ -204,6 +219,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some(tokio::spawn(loan_model::server::serve_metrics(
                 metrics_listener,
                 service,
+                loan_model::server::dashboard(),
             ))),
         ),
         None => (app(Some(service), &monitor), None),

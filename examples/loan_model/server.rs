@@ -4,7 +4,9 @@
 
 use std::net::SocketAddr;
 
-use inference_monitor::{MetricsAuth, MetricsHandle, MetricsService, Monitor};
+use inference_monitor::{
+    Dashboard, DashboardService, MetricsAuth, MetricsHandle, MetricsService, Monitor,
+};
 
 use super::{api, LABELS};
 
@@ -121,16 +123,32 @@ impl MetricsEndpoint {
         } else {
             format!("metrics listener: {at} only, from METRICS_ADDR (the main address answers 404)")
         };
-        vec![curl, access.to_owned(), listener]
+        let dashboard = if self.auth.is_some() {
+            format!("dashboard: http://{at}/dashboard (live charts of /metrics; it asks for METRICS_TOKEN, kept in the browser tab)")
+        } else {
+            format!("dashboard: http://{at}/dashboard (live charts of /metrics, no Grafana needed)")
+        };
+        vec![curl, access.to_owned(), listener, dashboard]
     }
 }
 
-/// Serves the `/metrics` `service` on its own `listener` until the task is dropped; any other
-/// path gets `404`. It is plain hyper over HTTP/1.1, with the protections that matter for an
+/// The live dashboard (`/dashboard`), served wherever `/metrics` is (the page reads the metrics
+/// from its own origin). Without a token it reads `/metrics` openly; with `METRICS_TOKEN` the page
+/// asks for the token on the first `401`.
+pub fn dashboard() -> DashboardService {
+    Dashboard::new().service()
+}
+
+/// Serves the `/metrics` `service` and the `dashboard` on its own `listener` until the task is
+/// dropped; any other path gets `404`. It is plain hyper over HTTP/1.1, with the protections that matter for an
 /// endpoint nobody but Prometheus should call: a client has 5 seconds to send a request head
 /// (a slow or idle client cannot hold a connection for ever), and at most 16 connections are
 /// served at a time (the others wait in the kernel's accept queue).
-pub async fn serve_metrics(listener: tokio::net::TcpListener, service: MetricsService) {
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    service: MetricsService,
+    dashboard: DashboardService,
+) {
     use hyper::server::conn::http1;
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
@@ -155,11 +173,15 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, service: MetricsSe
             }
         };
         let service = service.clone();
+        let dashboard = dashboard.clone();
         let handler = hyper::service::service_fn(move |request: http::Request<_>| {
             let service = service.clone();
+            let dashboard = dashboard.clone();
             async move {
                 if request.uri().path() == "/metrics" {
                     service.oneshot(request).await
+                } else if request.uri().path() == "/dashboard" {
+                    dashboard.oneshot(request).await
                 } else {
                     let mut response = http::Response::new("404 Not Found\n".to_owned());
                     *response.status_mut() = http::StatusCode::NOT_FOUND;
