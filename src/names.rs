@@ -295,8 +295,10 @@ mod tests {
         let mut n = MetricNames::default();
         n.batch_size = n.request_latency_seconds.clone();
         assert!(n.validate().is_err());
-        let mut n = MetricNames::default();
-        n.model_info = "bad name".into();
+        let n = MetricNames {
+            model_info: "bad name".into(),
+            ..MetricNames::default()
+        };
         assert!(n.validate().is_err());
     }
 

@@ -563,6 +563,7 @@ impl ModelMonitor {
 }
 
 /// Gives the current recorder the HELP text and unit of histogram `name`.
+#[allow(clippy::ptr_arg)] // cloned: a static name stays a borrow
 fn describe_histogram(name: &Cow<'static, str>, unit: Option<Unit>, help: &'static str) {
     crate::containment::contain(|| {
         metrics::with_recorder(|r| r.describe_histogram(key_name(name), unit, help.into()));
