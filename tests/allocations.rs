@@ -509,3 +509,45 @@ fn the_prometheus_recorder_allocates_nothing_per_request() {
         assert!(text.contains(&line), "{line} not in:\n{text}");
     }
 }
+
+/// The signals through the Prometheus recorder: its histograms are bucket counters updated in
+/// place and its gauges atomics, so they allocate nothing per call either.
+#[test]
+fn the_prometheus_recorder_allocates_nothing_per_signal() {
+    let (recorder, metrics) = inference_monitor::prometheus().build().unwrap();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let model = Monitor::builder()
+        .labels(["approved", "rejected"])
+        .build()
+        .unwrap()
+        .model("signals");
+    let call = || {
+        let mut request = model.start();
+        let signals = request.signals();
+        signals.queue_wait();
+        black_box(signals.time(Stage::Predict).stop());
+        request.predicted_with_confidence("approved", 0.96);
+        black_box(request.predicted_batch(["approved", "rejected"]));
+        request.finish(Outcome::Success);
+        model.loaded_in(std::time::Duration::from_millis(5));
+    };
+    call();
+    let (allocated, ()) = allocated_by(|| (0..PROMETHEUS_REQUESTS).for_each(|_| call()));
+    assert_amortized("signals", allocated);
+
+    let text = metrics.render();
+    let count = PROMETHEUS_REQUESTS + 1;
+    for line in [
+        format!("inference_prediction_confidence_count{{model=\"signals\"}} {count}\n"),
+        format!("inference_batch_size_count{{model=\"signals\"}} {count}\n"),
+        format!(
+            "inference_stage_duration_seconds_count{{model=\"signals\",stage=\"predict\"}} {count}\n"
+        ),
+        format!(
+            "inference_predictions_total{{model=\"signals\",label=\"approved\"}} {}\n",
+            2 * count
+        ),
+    ] {
+        assert!(text.contains(&line), "{line} not in:\n{text}");
+    }
+}

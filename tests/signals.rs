@@ -2,7 +2,11 @@
 //! each checked to the exact value, through the test recorder and through the Prometheus
 //! exporter's text.
 
+mod common;
+
 use std::convert::Infallible;
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -563,4 +567,54 @@ async fn the_layer_hands_each_request_its_signals_when_asked() {
         ),
         Some(1)
     );
+}
+
+/// `promtool check metrics` lints the page against Prometheus naming practice (units as
+/// suffixes, `_total` counters, no reserved labels): every signal passes, with no remark.
+#[test]
+fn promtool_finds_nothing_to_say_about_the_signals() {
+    let Some(promtool) = common::stack::require("promtool", "prometheus") else {
+        return;
+    };
+    let (recorder, metrics) = inference_monitor::prometheus().build().unwrap();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let monitor = Monitor::builder()
+        .labels(["approved", "rejected"])
+        .signals([Signal::Stages, Signal::BatchSize, Signal::Confidence])
+        .build()
+        .unwrap();
+    let model = monitor.model("loan");
+    let mut request = model.start();
+    request.predicted_batch(["approved", "rejected"]);
+    request.signals().queue_wait();
+    request.confidence(0.9);
+    request.finish(Outcome::Success);
+    model
+        .info_with("logreg-v1", &[("framework", "none")])
+        .unwrap();
+    model.loaded_in(Duration::from_millis(12));
+    let text = metrics.render();
+    assert!(
+        text.contains("inference_model_load_duration_seconds"),
+        "{text}"
+    );
+
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let remarks =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(remarks, "", "{text}");
+    assert_eq!(out.status.code(), Some(0));
 }
