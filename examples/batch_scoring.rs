@@ -62,12 +62,8 @@ fn score(model: &LoanModel, loan: &ModelMonitor, line: &str) -> Result<Decision,
             serde_json::from_str(line).map_err(|e| LineError::Damaged(e.to_string()))?;
         LoanApplication::from_json(&value).map_err(|e| LineError::Invalid(e.to_string()))?
     };
-    let decision = {
-        let _predict = signals.time(Stage::Predict);
-        model.predict(&application)
-    };
-    signals.confidence(decision.confidence());
-    Ok(decision)
+    let _predict = signals.time(Stage::Predict);
+    Ok(model.predict(&application))
 }
 
 /// Scores every line of the file at `path`: `Err` when the job must stop.
@@ -84,6 +80,8 @@ fn run(path: &str, model: &LoanModel, loan: &ModelMonitor) -> Result<(), String>
             loan,
             score(model, loan, &line),
             label = |r: &Result<Decision, LineError>| r.as_ref().ok().map(|d| d.label),
+            confidence =
+                |r: &Result<Decision, LineError>| r.as_ref().ok().map(Decision::confidence),
             outcome = |r: &Result<Decision, LineError>| match r {
                 Ok(_) => Outcome::Success,
                 Err(_) => Outcome::ClientError,

@@ -322,7 +322,16 @@ fn the_macro_makes_no_allocation_per_call() {
         black_box(now(future, &waker));
     };
 
-    let cases: [(&str, &mut dyn FnMut()); 8] = [
+    let mut with_confidence = || {
+        black_box(monitor!(
+            model,
+            trivial(42),
+            label = |_| "approved",
+            confidence = |_| 0.9
+        ));
+    };
+    let cases: [(&str, &mut dyn FnMut()); 9] = [
+        ("sync, with confidence", &mut with_confidence),
         ("sync", &mut sync),
         ("sync, by reference", &mut sync_ref),
         ("sync, literal model name", &mut sync_literal),

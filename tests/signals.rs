@@ -618,3 +618,63 @@ fn promtool_finds_nothing_to_say_about_the_signals() {
     assert_eq!(remarks, "", "{text}");
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn the_macro_reports_a_confidence_from_the_output() {
+    use inference_monitor::monitor;
+    let recorder = TestRecorder::new();
+    let _local = recorder.local();
+    let model = ModelMonitor::new("loan");
+    let score = |p: f64| -> Result<f64, &'static str> {
+        if p.is_nan() {
+            Err("no score")
+        } else {
+            Ok(p)
+        }
+    };
+
+    let p = monitor!(model, 0.93_f64, confidence = |p| *p);
+    assert_eq!(p, 0.93);
+    let _ = monitor!(
+        model,
+        score(0.25),
+        label =
+            |r: &Result<f64, &str>| r
+                .ok()
+                .map(|p| if p >= 0.5 { "approved" } else { "rejected" }),
+        confidence = |r: &Result<f64, &str>| r.ok().map(|p| p.max(1.0 - p)),
+        outcome = |r: &Result<f64, &str>| if r.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::ClientError
+        }
+    );
+    // `None`: nothing to record.
+    let _ = monitor!(
+        model,
+        score(f64::NAN),
+        confidence = |r: &Result<f64, &str>| r.ok()
+    );
+    let p = monitor!(model, async { 0.5_f32 }, confidence = |p| *p).await;
+    assert_eq!(p, 0.5);
+
+    assert_eq!(
+        recorder.histogram(CONFIDENCE, &[("model", "loan")]),
+        Some(vec![0.93, 0.75, 0.5])
+    );
+    let requests = |outcome| {
+        recorder.counter(
+            "inference_requests_total",
+            &[("model", "loan"), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(requests("success"), Some(3));
+    assert_eq!(requests("server_error"), Some(1));
+    assert_eq!(
+        recorder.counter(
+            "inference_predictions_total",
+            &[("model", "loan"), ("label", "rejected")]
+        ),
+        Some(1)
+    );
+}
