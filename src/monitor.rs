@@ -74,6 +74,8 @@ impl fmt::Debug for Monitor {
             .field("max_labels", &self.shared.max_labels)
             .field("max_label_len", &self.shared.max_label_len)
             .field("models", &self.shared.models.len())
+            .field("signals", &self.shared.declared)
+            .field("request_signals", &self.shared.request_signals)
             .finish()
     }
 }
