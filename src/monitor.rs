@@ -149,8 +149,8 @@ impl Monitor {
         ]
     }
 
-    /// Whether the tower layer puts a [`Signals`](crate::Signals) handle in each request's
-    /// extensions (see [`MonitorBuilder::request_signals`]).
+    /// Whether the tower layer and the actix-web middleware put a [`Signals`](crate::Signals)
+    /// handle in each request's extensions (see [`MonitorBuilder::request_signals`]).
     #[must_use]
     pub fn has_request_signals(&self) -> bool {
         self.shared.request_signals
@@ -291,9 +291,10 @@ impl MonitorBuilder {
         self
     }
 
-    /// Has the tower layer put a [`Signals`](crate::Signals) handle in the extensions of each
-    /// request it monitors, started with the request, so a handler can time its stages and
-    /// report confidence and batches for its request's model (axum: `Extension<Signals>`).
+    /// Has the tower layer and the actix-web middleware put a [`Signals`](crate::Signals) handle
+    /// in the extensions of each request they monitor, started with the request, so a handler
+    /// can time its stages and report confidence and batches for its request's model (axum:
+    /// `Extension<Signals>`; actix-web: `web::ReqData<Signals>`).
     ///
     /// Off by default because it costs allocations per request: `http::Extensions` allocates
     /// its map on the first insertion, and boxes the handle (3 allocations per request when the
