@@ -10,7 +10,7 @@ use crate::{Outcome, Signals, Stage};
 /// No label reported.
 pub(crate) const NO_LABEL: u32 = u32::MAX;
 
-/// One request in flight, from [`ModelMonitor::start`].
+/// One request in flight, from [`ModelMonitor::start`](crate::ModelMonitor::start).
 ///
 /// [`finish`](Self::finish) records the request count, its latency and (if one was reported)
 /// its predicted label, and lowers the in-progress gauge. If the guard is dropped unfinished —
@@ -124,7 +124,7 @@ impl InFlight {
     /// extensions.
     #[inline]
     pub(crate) fn wants_request_signals(&self) -> bool {
-        self.model.shared.monitor().has_request_signals()
+        self.model.shared.request_signals
     }
 
     /// Time since the request started.

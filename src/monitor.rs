@@ -453,6 +453,9 @@ pub(crate) struct ModelShared {
     labels: Limiter<Counter>,
     clock: Clock,
     pub(crate) signals: ModelSignals,
+    /// The monitor's [`MonitorBuilder::request_signals`], kept here so the layer reads it from
+    /// the cache line it already reads.
+    pub(crate) request_signals: bool,
 }
 
 impl fmt::Debug for ModelMonitor {
@@ -565,6 +568,7 @@ impl ModelMonitor {
             labels: Limiter::new(s.max_labels, s.max_label_len, preset),
             clock: Clock::get(),
             signals: ModelSignals::default(),
+            request_signals: s.request_signals,
         });
         for signal in &s.declared {
             shared.declare(*signal);
