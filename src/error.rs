@@ -17,12 +17,15 @@ pub enum ConfigError {
     /// A live dashboard configuration that cannot work (feature `dashboard`): a metrics path
     /// off the page's origin, a refresh interval or history out of range.
     InvalidDashboard(String),
+    /// An extra label of [`ModelMonitor::info_with`](crate::ModelMonitor::info_with) that
+    /// cannot be used.
+    InvalidInfoLabel(String),
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::InvalidBuckets(why) => write!(f, "invalid latency buckets: {why}"),
+            ConfigError::InvalidBuckets(why) => write!(f, "invalid buckets: {why}"),
             ConfigError::InvalidMetricName(name) => write!(
                 f,
                 "invalid metric name {name:?}: use letters, digits, '_' and ':' only, not starting with a digit"
@@ -31,6 +34,9 @@ impl fmt::Display for ConfigError {
                 f,
                 "metric name {name:?} is used for two different metrics: give each its own name"
             ),
+            ConfigError::InvalidInfoLabel(why) => {
+                write!(f, "invalid model info label: {why}")
+            }
             ConfigError::ZeroLimit(what) => {
                 write!(f, "{what} must be at least 1, or nothing could be recorded")
             }

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::monitor::Stripe;
-use crate::Outcome;
+use crate::{Outcome, Signals, Stage};
 
 /// No label reported.
 pub(crate) const NO_LABEL: u32 = u32::MAX;
 
-/// One request in flight, from [`ModelMonitor::start`].
+/// One request in flight, from [`ModelMonitor::start`](crate::ModelMonitor::start).
 ///
 /// [`finish`](Self::finish) records the request count, its latency and (if one was reported)
 /// its predicted label, and lowers the in-progress gauge. If the guard is dropped unfinished —
@@ -68,6 +68,63 @@ impl InFlight {
             self.label = index;
         }
         self
+    }
+
+    /// Reports the predicted label and the confidence the model gave it: [`predicted`](Self::predicted)
+    /// and [`Signals::confidence`] (a value outside `0..=1` is dropped).
+    #[inline]
+    pub fn predicted_with_confidence(&mut self, label: &str, confidence: f64) -> &mut Self {
+        self.model.shared.record_confidence(confidence);
+        self.predicted(label)
+    }
+
+    /// Reports a batched call's predictions: each label is counted now in
+    /// `inference_predictions_total{model,label}`, and the number of labels is recorded once in
+    /// `inference_batch_size{model}`. Use it instead of [`predicted`](Self::predicted), which
+    /// holds one label. Returns the number of labels.
+    ///
+    /// ```
+    /// use inference_monitor::{ModelMonitor, Outcome};
+    /// # let recorder = inference_monitor::testing::TestRecorder::new();
+    /// # let _local = recorder.local();
+    /// let loan = ModelMonitor::new("loan");
+    /// let mut request = loan.start();
+    /// let scores = [0.9, 0.2, 0.7];
+    /// let n = request.predicted_batch(scores.iter().map(|p| if *p >= 0.5 { "approved" } else { "rejected" }));
+    /// request.finish(Outcome::Success);
+    /// assert_eq!(n, 3);
+    /// assert_eq!(recorder.histogram("inference_batch_size", &[("model", "loan")]), Some(vec![3.0]));
+    /// assert_eq!(recorder.counter("inference_predictions_total", &[("model", "loan"), ("label", "approved")]), Some(2));
+    /// ```
+    #[allow(clippy::must_use_candidate)]
+    pub fn predicted_batch<'a>(&mut self, labels: impl IntoIterator<Item = &'a str>) -> usize {
+        self.model.shared.predicted_batch(labels)
+    }
+
+    /// A handle on this request's model signals, started when the request started (so
+    /// [`Signals::queue_wait`] measures from there). Costs one reference count.
+    #[must_use]
+    pub fn signals(&self) -> Signals {
+        Signals::new(Arc::clone(&self.model), self.start)
+    }
+
+    /// Records `took` as one observation of `stage` for this request's model.
+    #[inline]
+    pub fn stage(&self, stage: Stage, took: Duration) {
+        self.model.shared.record_stage(stage, took);
+    }
+
+    /// Records the confidence of this request's answer; see [`Signals::confidence`].
+    #[inline]
+    pub fn confidence(&self, confidence: f64) {
+        self.model.shared.record_confidence(confidence);
+    }
+
+    /// Whether the tower layer should put [`signals`](Self::signals) in the request's
+    /// extensions.
+    #[inline]
+    pub(crate) fn wants_request_signals(&self) -> bool {
+        self.model.shared.request_signals
     }
 
     /// Time since the request started.

@@ -24,6 +24,7 @@ mod observed;
 mod outcome;
 mod prediction;
 mod service;
+mod signals;
 pub mod testing;
 
 pub use body::ResponseBody;
@@ -40,6 +41,7 @@ pub use observed::Observed;
 pub use outcome::{ClassifyResponse, Outcome, StatusClassifier};
 pub use prediction::Prediction;
 pub use service::InferenceMonitorService;
+pub use signals::{Signal, Signals, Stage, StageTimer, MAX_INFO_LABELS};
 
 #[doc(hidden)]
 pub use macros::__private;

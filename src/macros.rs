@@ -12,6 +12,7 @@
 /// monitor!(MODEL, call, label = |out| ...)                      // name the predicted label
 /// monitor!(MODEL, call, outcome = |out| ...)                    // classify the output yourself
 /// monitor!(MODEL, call, label = |out| ..., outcome = |out| ...) // both, in this order
+/// monitor!(MODEL, call, label = ..., confidence = |out| ..., outcome = ...) // any, in this order
 /// ```
 ///
 /// `MODEL` is a [`ModelMonitor`](crate::ModelMonitor) (or a reference to one, or a static
@@ -26,6 +27,10 @@
 ///
 /// The `label` closure receives a reference to the value and returns the label: a `&str`,
 /// `String`, or an `Option` of one (`None`: no prediction to count).
+///
+/// The `confidence` closure returns the probability of the answer (`f64`, `f32`, or an
+/// `Option` of one): it goes to `inference_prediction_confidence{model}` (see
+/// [`Signals::confidence`](crate::Signals::confidence); values outside `0..=1` are dropped).
 ///
 /// Put `?` after the macro, not inside it: `monitor!(m, model.try_predict(x))?` records the
 /// `Err`, while a `?` inside returns before anything is recorded but the drop (`cancelled`).
@@ -71,16 +76,16 @@ macro_rules! monitor {
             $($rest)+
         )
     }};
-    ($model:expr, async move $body:block $(, label = $label:expr)? $(, outcome = $outcome:expr)? $(,)?) => {
-        $crate::__monitor_async!($model, async move $body $(, label = $label)? $(, outcome = $outcome)?)
+    ($model:expr, async move $body:block $(, label = $label:expr)? $(, confidence = $confidence:expr)? $(, outcome = $outcome:expr)? $(,)?) => {
+        $crate::__monitor_async!($model, async move $body $(, label = $label)? $(, confidence = $confidence)? $(, outcome = $outcome)?)
     };
-    ($model:expr, async $body:block $(, label = $label:expr)? $(, outcome = $outcome:expr)? $(,)?) => {
-        $crate::__monitor_async!($model, async $body $(, label = $label)? $(, outcome = $outcome)?)
+    ($model:expr, async $body:block $(, label = $label:expr)? $(, confidence = $confidence:expr)? $(, outcome = $outcome:expr)? $(,)?) => {
+        $crate::__monitor_async!($model, async $body $(, label = $label)? $(, confidence = $confidence)? $(, outcome = $outcome)?)
     };
-    ($model:expr, $call:expr $(, label = $label:expr)? $(, outcome = $outcome:expr)? $(,)?) => {{
+    ($model:expr, $call:expr $(, label = $label:expr)? $(, confidence = $confidence:expr)? $(, outcome = $outcome:expr)? $(,)?) => {{
         let __im_guard = ($model).start();
         let __im_out = $call;
-        $crate::__monitor_finish!(__im_guard, &__im_out $(, label = $label)? $(, outcome = $outcome)?);
+        $crate::__monitor_finish!(__im_guard, &__im_out $(, label = $label)? $(, confidence = $confidence)? $(, outcome = $outcome)?);
         __im_out
     }};
 }
@@ -88,11 +93,11 @@ macro_rules! monitor {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __monitor_async {
-    ($model:expr, $future:expr $(, label = $label:expr)? $(, outcome = $outcome:expr)?) => {{
+    ($model:expr, $future:expr $(, label = $label:expr)? $(, confidence = $confidence:expr)? $(, outcome = $outcome:expr)?) => {{
         // `observe_future`'s wrapper records `server_error` while a panic unwinds through its
         // poll, also when a catch-panic layer keeps the future and drops it later.
         ($model).observe_future($future, |__im_out, __im_guard| {
-            $crate::__monitor_finish!(__im_guard, __im_out $(, label = $label)? $(, outcome = $outcome)?);
+            $crate::__monitor_finish!(__im_guard, __im_out $(, label = $label)? $(, confidence = $confidence)? $(, outcome = $outcome)?);
         })
     }};
 }
@@ -100,7 +105,7 @@ macro_rules! __monitor_async {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __monitor_finish {
-    ($guard:ident, $out:expr $(, label = $label:expr)? $(, outcome = $outcome:expr)?) => {{
+    ($guard:ident, $out:expr $(, label = $label:expr)? $(, confidence = $confidence:expr)? $(, outcome = $outcome:expr)?) => {{
         #[allow(unused_mut)]
         let mut __im_guard = $guard;
         // A reference to the call's output.
@@ -109,6 +114,12 @@ macro_rules! __monitor_finish {
             let __im_label = $crate::__private::call_label(__im_out_ref, $label);
             if let ::core::option::Option::Some(__im_l) = $crate::__private::AsLabel::as_label(&__im_label) {
                 __im_guard.predicted(__im_l);
+            }
+        )?
+        $(
+            let __im_confidence = $crate::__private::call_label(__im_out_ref, $confidence);
+            if let ::core::option::Option::Some(__im_c) = $crate::__private::AsConfidence::as_confidence(&__im_confidence) {
+                __im_guard.confidence(__im_c);
             }
         )?
         let __im_outcome = $crate::__monitor_outcome!(__im_out_ref $(, $outcome)?);
@@ -213,6 +224,29 @@ pub mod __private {
     impl<T: AsLabel> AsLabel for Option<T> {
         fn as_label(&self) -> Option<&str> {
             self.as_ref().and_then(AsLabel::as_label)
+        }
+    }
+
+    /// What a `confidence = ...` closure may return.
+    pub trait AsConfidence {
+        fn as_confidence(&self) -> Option<f64>;
+    }
+
+    impl AsConfidence for f64 {
+        fn as_confidence(&self) -> Option<f64> {
+            Some(*self)
+        }
+    }
+
+    impl AsConfidence for f32 {
+        fn as_confidence(&self) -> Option<f64> {
+            Some(f64::from(*self))
+        }
+    }
+
+    impl<T: AsConfidence> AsConfidence for Option<T> {
+        fn as_confidence(&self) -> Option<f64> {
+            self.as_ref().and_then(AsConfidence::as_confidence)
         }
     }
 }

@@ -13,7 +13,11 @@ use metrics::{
 use crate::cardinality::{Limiter, DEFAULT_MAX_VALUES, DEFAULT_MAX_VALUE_LEN};
 use crate::clock::Clock;
 use crate::guard::InFlight;
-use crate::names::{self, MetricNames, DEFAULT_LATENCY_BUCKETS};
+use crate::names::{
+    self, MetricNames, DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_CONFIDENCE_BUCKETS,
+    DEFAULT_LATENCY_BUCKETS,
+};
+use crate::signals::{ModelSignals, Signal};
 use crate::{ConfigError, Outcome};
 
 static METADATA: Metadata<'static> =
@@ -56,6 +60,10 @@ struct MonitorShared {
     max_label_len: usize,
     labels: Box<[Box<str>]>,
     models: Limiter<ModelMonitor>,
+    batch_buckets: Box<[f64]>,
+    confidence_buckets: Box<[f64]>,
+    declared: Box<[Signal]>,
+    request_signals: bool,
 }
 
 impl fmt::Debug for Monitor {
@@ -66,6 +74,8 @@ impl fmt::Debug for Monitor {
             .field("max_labels", &self.shared.max_labels)
             .field("max_label_len", &self.shared.max_label_len)
             .field("models", &self.shared.models.len())
+            .field("signals", &self.shared.declared)
+            .field("request_signals", &self.shared.request_signals)
             .finish()
     }
 }
@@ -115,6 +125,45 @@ impl Monitor {
         &self.shared.buckets
     }
 
+    /// The bucket boundaries of each histogram of this monitor, by metric name: the latency
+    /// and stage duration histograms (both [`buckets`](Self::buckets)), the batch size and the
+    /// confidence histograms. [`PrometheusExporter::monitor`](crate::PrometheusExporter::monitor)
+    /// configures them all; give them to any other exporter the same way.
+    ///
+    /// ```
+    /// let monitor = inference_monitor::Monitor::new();
+    /// let [latency, stages, batch, confidence] = monitor.histogram_buckets();
+    /// assert_eq!(latency.0, "inference_request_latency_seconds");
+    /// assert_eq!(stages.1, monitor.buckets());
+    /// assert_eq!(batch.1, inference_monitor::names::DEFAULT_BATCH_SIZE_BUCKETS);
+    /// assert_eq!(confidence.0, "inference_prediction_confidence");
+    /// ```
+    #[must_use]
+    pub fn histogram_buckets(&self) -> [(&str, &[f64]); 4] {
+        let s = &self.shared;
+        [
+            (&s.names.request_latency_seconds, &s.buckets),
+            (&s.names.stage_duration_seconds, &s.buckets),
+            (&s.names.batch_size, &s.batch_buckets),
+            (&s.names.prediction_confidence, &s.confidence_buckets),
+        ]
+    }
+
+    /// Whether the tower layer and the actix-web middleware put a [`Signals`](crate::Signals)
+    /// handle in each request's extensions (see [`MonitorBuilder::request_signals`]).
+    #[must_use]
+    pub fn has_request_signals(&self) -> bool {
+        self.shared.request_signals
+    }
+
+    pub(crate) fn max_labels(&self) -> usize {
+        self.shared.max_labels
+    }
+
+    pub(crate) fn max_label_len(&self) -> usize {
+        self.shared.max_label_len
+    }
+
     /// Number of distinct model names admitted so far (the `other` model not included).
     #[must_use]
     pub fn model_count(&self) -> usize {
@@ -132,6 +181,10 @@ pub struct MonitorBuilder {
     max_labels: usize,
     max_label_len: usize,
     labels: Vec<String>,
+    batch_buckets: Vec<f64>,
+    confidence_buckets: Vec<f64>,
+    declared: Vec<Signal>,
+    request_signals: bool,
 }
 
 impl Default for MonitorBuilder {
@@ -143,6 +196,10 @@ impl Default for MonitorBuilder {
             max_labels: DEFAULT_MAX_VALUES,
             max_label_len: DEFAULT_MAX_VALUE_LEN,
             labels: Vec::new(),
+            batch_buckets: DEFAULT_BATCH_SIZE_BUCKETS.to_vec(),
+            confidence_buckets: DEFAULT_CONFIDENCE_BUCKETS.to_vec(),
+            declared: Vec::new(),
+            request_signals: false,
         }
     }
 }
@@ -176,6 +233,78 @@ impl MonitorBuilder {
         names::validate_buckets(buckets)?;
         self.buckets = buckets.to_vec();
         Ok(self)
+    }
+
+    /// Sets the bucket boundaries of `inference_batch_size`.
+    ///
+    /// Defaults to [`DEFAULT_BATCH_SIZE_BUCKETS`](crate::names::DEFAULT_BATCH_SIZE_BUCKETS),
+    /// the powers of two from 1 to 1024.
+    ///
+    /// ## Errors
+    ///
+    /// [`ConfigError::InvalidBuckets`], as for [`buckets`](Self::buckets).
+    pub fn batch_size_buckets(mut self, buckets: &[f64]) -> Result<Self, ConfigError> {
+        names::validate_buckets(buckets)?;
+        self.batch_buckets = buckets.to_vec();
+        Ok(self)
+    }
+
+    /// Sets the bucket boundaries of `inference_prediction_confidence`, within `0..=1`.
+    ///
+    /// Defaults to [`DEFAULT_CONFIDENCE_BUCKETS`](crate::names::DEFAULT_CONFIDENCE_BUCKETS).
+    ///
+    /// ## Errors
+    ///
+    /// [`ConfigError::InvalidBuckets`], as for [`buckets`](Self::buckets), and when a boundary
+    /// is outside `0..=1`.
+    pub fn confidence_buckets(mut self, buckets: &[f64]) -> Result<Self, ConfigError> {
+        names::validate_buckets(buckets)?;
+        if let Some(b) = buckets.iter().find(|b| !(0.0..=1.0).contains(*b)) {
+            return Err(ConfigError::InvalidBuckets(format!(
+                "{b} is outside 0..=1, where confidences lie"
+            )));
+        }
+        self.confidence_buckets = buckets.to_vec();
+        Ok(self)
+    }
+
+    /// Declares the opt-in signals the models report: their series are registered with each
+    /// model, at zero, so `rate()` and `histogram_quantile()` work from the first scrape (all
+    /// four stages for [`Signal::Stages`]). An undeclared signal is registered the first time
+    /// a model reports it, and costs nothing until then.
+    ///
+    /// Defaults to none.
+    ///
+    /// ```
+    /// use inference_monitor::{Monitor, Signal};
+    /// # let recorder = inference_monitor::testing::TestRecorder::new();
+    /// # let _local = recorder.local();
+    /// let monitor = Monitor::builder().signals([Signal::Stages, Signal::Confidence]).build()?;
+    /// let _loan = monitor.model("loan");
+    /// let stage = [("model", "loan"), ("stage", "predict")];
+    /// assert_eq!(recorder.histogram("inference_stage_duration_seconds", &stage), Some(vec![]));
+    /// assert_eq!(recorder.histogram("inference_batch_size", &[("model", "loan")]), None);
+    /// # Ok::<(), inference_monitor::ConfigError>(())
+    /// ```
+    pub fn signals(mut self, signals: impl IntoIterator<Item = Signal>) -> Self {
+        self.declared = signals.into_iter().collect();
+        self
+    }
+
+    /// Has the tower layer and the actix-web middleware put a [`Signals`](crate::Signals) handle
+    /// in the extensions of each request they monitor, started with the request, so a handler
+    /// can time its stages and report confidence and batches for its request's model (axum:
+    /// `Extension<Signals>`; actix-web: `web::ReqData<Signals>`).
+    ///
+    /// Off by default because it costs allocations per request: `http::Extensions` allocates
+    /// its map on the first insertion, and boxes the handle (3 allocations per request when the
+    /// request had no extension before, measured in `tests/allocations.rs`). Without it, use
+    /// [`ModelMonitor::signals`](crate::ModelMonitor::signals), which allocates nothing.
+    ///
+    /// Defaults to `false`.
+    pub fn request_signals(mut self, on: bool) -> Self {
+        self.request_signals = on;
+        self
     }
 
     /// Sets the maximum number of distinct model names; more share the model `other`.
@@ -250,6 +379,10 @@ impl MonitorBuilder {
                 max_label_len: self.max_label_len,
                 labels: labels.into_boxed_slice(),
                 models: Limiter::new(self.max_models, self.max_label_len, Vec::new()),
+                batch_buckets: self.batch_buckets.into_boxed_slice(),
+                confidence_buckets: self.confidence_buckets.into_boxed_slice(),
+                declared: self.declared.into_boxed_slice(),
+                request_signals: self.request_signals,
             }),
         })
     }
@@ -319,6 +452,10 @@ pub(crate) struct ModelShared {
     inprogress: Gauge,
     labels: Limiter<Counter>,
     clock: Clock,
+    pub(crate) signals: ModelSignals,
+    /// The monitor's [`MonitorBuilder::request_signals`], kept here so the layer reads it from
+    /// the cache line it already reads.
+    pub(crate) request_signals: bool,
 }
 
 impl fmt::Debug for ModelMonitor {
@@ -398,6 +535,13 @@ impl ModelMonitor {
         &self.handle.shared
     }
 
+    /// This thread's stripe and a reading of the clock, for a handle that starts now.
+    pub(crate) fn stripe_and_now(&self) -> (Arc<Stripe>, u64) {
+        let handle = &*self.handle;
+        let stripe = &handle.stripes[stripe_of_this_thread() % handle.stripes.len()];
+        (Arc::clone(stripe), handle.shared.clock.now())
+    }
+
     fn register(monitor: &Monitor, name: &str) -> ModelMonitor {
         let names = monitor.names();
         describe(names);
@@ -423,7 +567,12 @@ impl ModelMonitor {
             inprogress,
             labels: Limiter::new(s.max_labels, s.max_label_len, preset),
             clock: Clock::get(),
+            signals: ModelSignals::default(),
+            request_signals: s.request_signals,
         });
+        for signal in &s.declared {
+            shared.declare(*signal);
+        }
         let stripes = (0..*STRIPES)
             .map(|_| {
                 Arc::new(Stripe {
@@ -463,6 +612,16 @@ impl ModelShared {
             .index(label, |bounded| s.monitor.register_label(&s.name, bounded))
     }
 
+    /// The monitor the model belongs to.
+    pub(crate) fn monitor(&self) -> &Monitor {
+        &self.monitor
+    }
+
+    /// The model's predictions counters, by label index.
+    pub(crate) fn labels(&self) -> &Limiter<Counter> {
+        &self.labels
+    }
+
     /// The clock the model's requests are timed with.
     pub(crate) fn clock(&self) -> &Clock {
         &self.clock
@@ -482,24 +641,24 @@ impl Monitor {
 }
 
 #[allow(clippy::ptr_arg)] // cloned: a static name stays a borrow
-fn key_name(name: &std::borrow::Cow<'static, str>) -> KeyName {
+pub(crate) fn key_name(name: &std::borrow::Cow<'static, str>) -> KeyName {
     KeyName::from(SharedString::from(name.clone()))
 }
 
 #[allow(clippy::ptr_arg)] // cloned: a static name stays a borrow
-fn counter(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Counter {
+pub(crate) fn counter(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Counter {
     let key = Key::from_parts(key_name(name), labels);
     metrics::with_recorder(|r| r.register_counter(&key, &METADATA))
 }
 
 #[allow(clippy::ptr_arg)] // cloned: a static name stays a borrow
-fn histogram(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Histogram {
+pub(crate) fn histogram(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Histogram {
     let key = Key::from_parts(key_name(name), labels);
     metrics::with_recorder(|r| r.register_histogram(&key, &METADATA))
 }
 
 #[allow(clippy::ptr_arg)] // cloned: a static name stays a borrow
-fn gauge(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Gauge {
+pub(crate) fn gauge(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Gauge {
     let key = Key::from_parts(key_name(name), labels);
     metrics::with_recorder(|r| r.register_gauge(&key, &METADATA))
 }

@@ -10,6 +10,17 @@
 //! | `inference_request_latency_seconds` | histogram | `model`, `outcome` |
 //! | `inference_predictions_total` | counter | `model`, `label` |
 //! | `inference_inprogress_requests` | gauge | `model` |
+//!
+//! and the opt-in signals, registered only when used or declared
+//! ([`MonitorBuilder::signals`](crate::MonitorBuilder::signals)):
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `inference_stage_duration_seconds` | histogram | `model`, `stage` |
+//! | `inference_batch_size` | histogram | `model` |
+//! | `inference_prediction_confidence` | histogram | `model` |
+//! | `inference_model_info` | gauge (always 1) | `model`, `version`, declared extras |
+//! | `inference_model_load_duration_seconds` | gauge | `model` |
 
 use std::borrow::Cow;
 
@@ -21,6 +32,16 @@ pub const REQUEST_LATENCY_SECONDS: &str = "inference_request_latency_seconds";
 pub const PREDICTIONS_TOTAL: &str = "inference_predictions_total";
 /// Default name of the in-progress requests gauge.
 pub const INPROGRESS_REQUESTS: &str = "inference_inprogress_requests";
+/// Default name of the per-stage duration histogram (seconds).
+pub const STAGE_DURATION_SECONDS: &str = "inference_stage_duration_seconds";
+/// Default name of the batch size histogram (predictions per batched call).
+pub const BATCH_SIZE: &str = "inference_batch_size";
+/// Default name of the prediction confidence histogram (0 to 1).
+pub const PREDICTION_CONFIDENCE: &str = "inference_prediction_confidence";
+/// Default name of the model identity gauge (always 1).
+pub const MODEL_INFO: &str = "inference_model_info";
+/// Default name of the model load time gauge (seconds).
+pub const MODEL_LOAD_DURATION_SECONDS: &str = "inference_model_load_duration_seconds";
 
 /// Label carrying the model name on every metric.
 pub const LABEL_MODEL: &str = "model";
@@ -28,6 +49,10 @@ pub const LABEL_MODEL: &str = "model";
 pub const LABEL_OUTCOME: &str = "outcome";
 /// Label carrying the predicted class on the predictions counter.
 pub const LABEL_PREDICTION: &str = "label";
+/// Label carrying the [`Stage`](crate::Stage) on the stage duration histogram.
+pub const LABEL_STAGE: &str = "stage";
+/// Label carrying the model version on the model identity gauge.
+pub const LABEL_VERSION: &str = "version";
 
 /// The value a bounded label takes once its limit of distinct values is reached.
 pub const OVERFLOW_VALUE: &str = "other";
@@ -45,6 +70,21 @@ pub const HELP_PREDICTIONS_TOTAL: &str = "Predictions made, by model and predict
 /// HELP text of the in-progress gauge.
 pub const HELP_INPROGRESS: &str = "Inference requests started and not yet finished, by model.";
 
+/// HELP text of the stage duration histogram.
+pub const HELP_STAGE_DURATION: &str =
+    "Time spent in one stage of an inference request (queue, preprocess, predict, postprocess), in seconds, by model and stage.";
+/// HELP text of the batch size histogram.
+pub const HELP_BATCH_SIZE: &str = "Predictions made by one batched model call, by model.";
+/// HELP text of the confidence histogram.
+pub const HELP_PREDICTION_CONFIDENCE: &str =
+    "Confidence (probability, 0 to 1) the model gave its predicted label, by model.";
+/// HELP text of the model identity gauge.
+pub const HELP_MODEL_INFO: &str =
+    "Always 1: the version (and declared details) of the model being served, by model.";
+/// HELP text of the model load time gauge.
+pub const HELP_MODEL_LOAD_DURATION: &str =
+    "Time it took to load the model being served, in seconds, by model.";
+
 /// Default latency histogram boundaries, in seconds.
 ///
 /// They run from 0.5 ms (small CPU models) to 60 s (long generative calls) and contain every
@@ -55,7 +95,26 @@ pub const DEFAULT_LATENCY_BUCKETS: &[f64] = &[
     7.5, 10.0, 30.0, 60.0,
 ];
 
-/// The names of the four metrics, as one value.
+/// Default batch size boundaries: the powers of two from 1 to 1024.
+///
+/// Batchers usually cap a batch at a power of two, so a full batch lands exactly on a boundary;
+/// `le="1"` counts the calls that batched nothing.
+pub const DEFAULT_BATCH_SIZE_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
+/// Default confidence boundaries, on 0 to 1.
+///
+/// Tenths up to 0.9 (so 0.5, the decision point of a binary classifier, is a boundary and
+/// low-confidence multi-class answers are resolved), then 0.95, 0.99 and 0.999: a calibrated
+/// model puts most of its answers near 1, and a drift shows first as mass leaving that region.
+/// No boundary at 1.0: only values in `0..=1` are recorded, so `le="1"` would always equal
+/// `+Inf`.
+pub const DEFAULT_CONFIDENCE_BUCKETS: &[f64] = &[
+    0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999,
+];
+
+/// The names of the metrics, as one value.
 ///
 /// The default is the seed's four names. Use [`MetricNames::with_prefix`] to give a second
 /// family of metrics its own names (for example for a model that needs other latency buckets),
@@ -79,6 +138,16 @@ pub struct MetricNames {
     pub predictions_total: Cow<'static, str>,
     /// In-progress gauge. Defaults to `inference_inprogress_requests`.
     pub inprogress_requests: Cow<'static, str>,
+    /// Stage duration histogram. Defaults to `inference_stage_duration_seconds`.
+    pub stage_duration_seconds: Cow<'static, str>,
+    /// Batch size histogram. Defaults to `inference_batch_size`.
+    pub batch_size: Cow<'static, str>,
+    /// Confidence histogram. Defaults to `inference_prediction_confidence`.
+    pub prediction_confidence: Cow<'static, str>,
+    /// Model identity gauge. Defaults to `inference_model_info`.
+    pub model_info: Cow<'static, str>,
+    /// Model load time gauge. Defaults to `inference_model_load_duration_seconds`.
+    pub model_load_duration_seconds: Cow<'static, str>,
 }
 
 impl Default for MetricNames {
@@ -88,12 +157,25 @@ impl Default for MetricNames {
             request_latency_seconds: Cow::Borrowed(REQUEST_LATENCY_SECONDS),
             predictions_total: Cow::Borrowed(PREDICTIONS_TOTAL),
             inprogress_requests: Cow::Borrowed(INPROGRESS_REQUESTS),
+            stage_duration_seconds: Cow::Borrowed(STAGE_DURATION_SECONDS),
+            batch_size: Cow::Borrowed(BATCH_SIZE),
+            prediction_confidence: Cow::Borrowed(PREDICTION_CONFIDENCE),
+            model_info: Cow::Borrowed(MODEL_INFO),
+            model_load_duration_seconds: Cow::Borrowed(MODEL_LOAD_DURATION_SECONDS),
         }
     }
 }
 
 impl MetricNames {
     /// The default names with `prefix` and an underscore in front of each.
+    ///
+    /// ```
+    /// use inference_monitor::MetricNames;
+    ///
+    /// let names = MetricNames::with_prefix("llm");
+    /// assert_eq!(names.stage_duration_seconds, "llm_inference_stage_duration_seconds");
+    /// assert_eq!(names.model_info, "llm_inference_model_info");
+    /// ```
     ///
     /// An empty prefix gives the defaults.
     #[must_use]
@@ -107,17 +189,32 @@ impl MetricNames {
             request_latency_seconds: p(REQUEST_LATENCY_SECONDS),
             predictions_total: p(PREDICTIONS_TOTAL),
             inprogress_requests: p(INPROGRESS_REQUESTS),
+            stage_duration_seconds: p(STAGE_DURATION_SECONDS),
+            batch_size: p(BATCH_SIZE),
+            prediction_confidence: p(PREDICTION_CONFIDENCE),
+            model_info: p(MODEL_INFO),
+            model_load_duration_seconds: p(MODEL_LOAD_DURATION_SECONDS),
         }
     }
 
-    /// Checks that every name is a valid Prometheus metric name and that the four are distinct.
-    pub(crate) fn validate(&self) -> Result<(), crate::ConfigError> {
-        let all = [
+    /// Every name, in the order of the fields.
+    fn all(&self) -> [&Cow<'static, str>; 9] {
+        [
             &self.requests_total,
             &self.request_latency_seconds,
             &self.predictions_total,
             &self.inprogress_requests,
-        ];
+            &self.stage_duration_seconds,
+            &self.batch_size,
+            &self.prediction_confidence,
+            &self.model_info,
+            &self.model_load_duration_seconds,
+        ]
+    }
+
+    /// Checks that every name is a valid Prometheus metric name and that they are distinct.
+    pub(crate) fn validate(&self) -> Result<(), crate::ConfigError> {
+        let all = self.all();
         for name in all {
             if !is_valid_metric_name(name) {
                 return Err(crate::ConfigError::InvalidMetricName(name.to_string()));
@@ -195,5 +292,34 @@ mod tests {
         let mut n = MetricNames::default();
         n.predictions_total = n.requests_total.clone();
         assert!(n.validate().is_err());
+        let mut n = MetricNames::default();
+        n.batch_size = n.request_latency_seconds.clone();
+        assert!(n.validate().is_err());
+        let n = MetricNames {
+            model_info: "bad name".into(),
+            ..MetricNames::default()
+        };
+        assert!(n.validate().is_err());
+    }
+
+    #[test]
+    fn a_prefix_reaches_every_name() {
+        let names = MetricNames::with_prefix("p");
+        let defaults = MetricNames::default();
+        for (prefixed, default) in names.all().iter().zip(defaults.all()) {
+            assert_eq!(**prefixed, format!("p_{default}"));
+        }
+        assert_eq!(MetricNames::with_prefix(""), defaults);
+    }
+
+    #[test]
+    fn signal_buckets_are_valid_and_exactly_the_documented_ones() {
+        validate_buckets(DEFAULT_BATCH_SIZE_BUCKETS).unwrap();
+        let powers: Vec<f64> = (0..=10).map(|i| f64::from(1u32 << i)).collect();
+        assert_eq!(DEFAULT_BATCH_SIZE_BUCKETS, &powers[..]);
+        validate_buckets(DEFAULT_CONFIDENCE_BUCKETS).unwrap();
+        assert!(DEFAULT_CONFIDENCE_BUCKETS.contains(&0.5));
+        assert_eq!(DEFAULT_CONFIDENCE_BUCKETS.len(), 12);
+        assert_eq!(DEFAULT_CONFIDENCE_BUCKETS.last(), Some(&0.999));
     }
 }

@@ -65,8 +65,12 @@ where
     }
 
     #[inline]
-    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         let guard = self.models.start(&request);
+        // Opt-in (MonitorBuilder::request_signals): the handler's handle on its model's signals.
+        if guard.wants_request_signals() {
+            request.extensions_mut().insert(guard.signals());
+        }
         ResponseFuture::new(
             self.inner.call(request),
             guard,

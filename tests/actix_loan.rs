@@ -261,6 +261,63 @@ mod middleware {
         panic!("the model blew up")
     }
 
+    /// With `request_signals(true)`, a handler finds its request's `Signals` (`web::ReqData`):
+    /// its stages and confidence are recorded for the middleware's model; without, none.
+    #[actix_web::test]
+    async fn a_handler_gets_its_requests_signals_when_the_monitor_asks() {
+        use inference_monitor::{Monitor, Signals, Stage};
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let handler = |signals: Option<web::ReqData<Signals>>| async move {
+            let Some(signals) = signals else {
+                return HttpResponse::Ok().body("none");
+            };
+            signals.queue_wait();
+            signals.record(Stage::Predict, Duration::from_millis(8));
+            signals.confidence(0.875);
+            HttpResponse::Ok().body(signals.model_name().to_owned())
+        };
+        let with = Monitor::builder().request_signals(true).build().unwrap();
+        let without = Monitor::new();
+        let app = actix_test::init_service(
+            App::new()
+                .service(
+                    web::resource("/predict")
+                        .route(web::post().to(handler))
+                        .wrap(InferenceMonitor::new(with.model("loan"))),
+                )
+                .service(
+                    web::resource("/plain")
+                        .route(web::post().to(handler))
+                        .wrap(InferenceMonitor::new(without.model("plain"))),
+                ),
+        )
+        .await;
+        assert_eq!(post!(app), "loan");
+        assert_eq!(post!(app), "loan");
+        let plain = actix_test::call_and_read_body(
+            &app,
+            actix_test::TestRequest::post().uri("/plain").to_request(),
+        )
+        .await;
+        assert_eq!(plain, "none");
+
+        let stage = |model: &str, stage: &str| {
+            recorder.histogram(
+                "inference_stage_duration_seconds",
+                &[("model", model), ("stage", stage)],
+            )
+        };
+        assert_eq!(stage("loan", "predict"), Some(vec![0.008, 0.008]));
+        assert_eq!(stage("loan", "queue").map(|v| v.len()), Some(2));
+        assert_eq!(
+            recorder.histogram("inference_prediction_confidence", &[("model", "loan")]),
+            Some(vec![0.875, 0.875])
+        );
+        assert_eq!(stage("plain", "queue"), None);
+        assert_eq!(counts(&recorder)[0], Some(2));
+    }
+
     #[actix_web::test]
     async fn ok_with_a_label_counts_one_success_and_its_prediction() {
         let recorder = TestRecorder::new();

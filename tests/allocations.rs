@@ -30,7 +30,7 @@ use http::{Request, Response, Uri};
 use http_body::Body;
 use http_body_util::Full;
 use inference_monitor::{
-    monitor, InferenceMonitorLayer, ModelMonitor, Monitor, Outcome, Prediction,
+    monitor, InferenceMonitorLayer, ModelMonitor, Monitor, Outcome, Prediction, Signal, Stage,
 };
 use tower::{service_fn, Layer, Service};
 
@@ -322,7 +322,16 @@ fn the_macro_makes_no_allocation_per_call() {
         black_box(now(future, &waker));
     };
 
-    let cases: [(&str, &mut dyn FnMut()); 8] = [
+    let mut with_confidence = || {
+        black_box(monitor!(
+            model,
+            trivial(42),
+            label = |_| "approved",
+            confidence = |_| 0.9
+        ));
+    };
+    let cases: [(&str, &mut dyn FnMut()); 9] = [
+        ("sync, with confidence", &mut with_confidence),
         ("sync", &mut sync),
         ("sync, by reference", &mut sync_ref),
         ("sync, literal model name", &mut sync_literal),
@@ -353,6 +362,84 @@ fn start_predicted_finish_makes_no_allocation() {
     // A guard dropped unfinished (the `cancelled` path) costs nothing either.
     drop(model.start());
     assert_eq!(allocations(N, || drop(model.start())), 0);
+}
+
+/// The opt-in signals allocate nothing once their series exist: a handle from the model or the
+/// request, stage timers, confidence, batch sizes, batched labels, model load time.
+#[test]
+fn the_signals_make_no_allocation_after_first_use() {
+    let _noop = metrics::set_default_local_recorder(&metrics::NoopRecorder);
+    let declared = Monitor::builder()
+        .labels(["approved", "rejected"])
+        .signals([Signal::Stages, Signal::BatchSize, Signal::Confidence])
+        .build()
+        .unwrap();
+    let model = declared.model("signals");
+    let lazy = Monitor::new().model("lazy");
+
+    let mut from_model = || {
+        let signals = model.signals();
+        signals.queue_wait();
+        {
+            let _t = signals.time(Stage::Preprocess);
+        }
+        black_box(signals.time(Stage::Predict).stop());
+        signals.record(Stage::Postprocess, std::time::Duration::from_micros(7));
+        signals.confidence(0.93);
+        signals.confidence(f64::NAN);
+        signals.batch_size(32);
+        black_box(signals.predicted_batch(["approved", "rejected", "approved"]));
+    };
+    let mut from_request = || {
+        let mut request = lazy.start();
+        let signals = request.signals();
+        signals.queue_wait();
+        request.stage(Stage::Predict, std::time::Duration::from_micros(3));
+        request.predicted_with_confidence("approved", 0.71);
+        black_box(request.predicted_batch(["approved", "rejected"]));
+        request.finish(Outcome::Success);
+    };
+    let mut direct = || {
+        model.confidence(0.5);
+        model.batch_size(1);
+        model.stage(Stage::Queue, std::time::Duration::ZERO);
+        model.loaded_in(std::time::Duration::from_millis(3));
+    };
+    let cases: [(&str, &mut dyn FnMut()); 3] = [
+        ("ModelMonitor::signals", &mut from_model),
+        ("InFlight::signals", &mut from_request),
+        ("ModelMonitor, direct", &mut direct),
+    ];
+    for (case, call) in cases {
+        call(); // the lazily registered series, and `lazy`'s labels, are made here
+        assert_eq!(allocations(N, &mut *call), 0, "{case}");
+    }
+}
+
+/// `MonitorBuilder::request_signals` puts the handle in each request's extensions, which costs
+/// what `http::Extensions` costs for a first insertion: its map (boxed), the map's table, and
+/// the boxed value. That is why it is off by default; the test above shows the default adds
+/// nothing.
+#[test]
+fn request_signals_cost_the_extension_map_and_nothing_else() {
+    let _noop = metrics::set_default_local_recorder(&metrics::NoopRecorder);
+    let waker = waker();
+
+    let mut bare = handler();
+    send(&mut bare, request_to("/predict"), &waker);
+    let bare_allocations = allocations(N, || send(&mut bare, request_to("/predict"), &waker));
+
+    let monitor = Monitor::builder()
+        .labels(["approved"])
+        .request_signals(true)
+        .build()
+        .unwrap();
+    let mut layered = InferenceMonitorLayer::for_model(monitor.model("loan")).layer(handler());
+    send(&mut layered, request_to("/predict"), &waker);
+    let with_signals = allocations(N, || send(&mut layered, request_to("/predict"), &waker));
+
+    assert_eq!((with_signals - bare_allocations) / N, 3);
+    assert_eq!((with_signals - bare_allocations) % N, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -428,6 +515,48 @@ fn the_prometheus_recorder_allocates_nothing_per_request() {
         let line = format!(
             "inference_request_latency_seconds_count{{model=\"{model}\",outcome=\"success\"}} {count}\n"
         );
+        assert!(text.contains(&line), "{line} not in:\n{text}");
+    }
+}
+
+/// The signals through the Prometheus recorder: its histograms are bucket counters updated in
+/// place and its gauges atomics, so they allocate nothing per call either.
+#[test]
+fn the_prometheus_recorder_allocates_nothing_per_signal() {
+    let (recorder, metrics) = inference_monitor::prometheus().build().unwrap();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let model = Monitor::builder()
+        .labels(["approved", "rejected"])
+        .build()
+        .unwrap()
+        .model("signals");
+    let call = || {
+        let mut request = model.start();
+        let signals = request.signals();
+        signals.queue_wait();
+        black_box(signals.time(Stage::Predict).stop());
+        request.predicted_with_confidence("approved", 0.96);
+        black_box(request.predicted_batch(["approved", "rejected"]));
+        request.finish(Outcome::Success);
+        model.loaded_in(std::time::Duration::from_millis(5));
+    };
+    call();
+    let (allocated, ()) = allocated_by(|| (0..PROMETHEUS_REQUESTS).for_each(|_| call()));
+    assert_amortized("signals", allocated);
+
+    let text = metrics.render();
+    let count = PROMETHEUS_REQUESTS + 1;
+    for line in [
+        format!("inference_prediction_confidence_count{{model=\"signals\"}} {count}\n"),
+        format!("inference_batch_size_count{{model=\"signals\"}} {count}\n"),
+        format!(
+            "inference_stage_duration_seconds_count{{model=\"signals\",stage=\"predict\"}} {count}\n"
+        ),
+        format!(
+            "inference_predictions_total{{model=\"signals\",label=\"approved\"}} {}\n",
+            2 * count
+        ),
+    ] {
         assert!(text.contains(&line), "{line} not in:\n{text}");
     }
 }

@@ -1,7 +1,9 @@
 //! `axum_loan`, `hyper_loan` and `actix_loan` answer the same traffic the same way and report the same
-//! metrics: identical statuses and JSON bodies, and identical `inference_*` series on
-//! `/metrics` (the same label sets everywhere, the same values for every counter, gauge and
-//! `_count`; only the latency `_sum` and `_bucket` values may differ, since they measure time).
+//! metrics: identical statuses and JSON bodies, and identical series of the four request
+//! metrics on `/metrics` (the same label sets everywhere, the same values for every counter,
+//! gauge and `_count`; only the latency `_sum` and `_bucket` values may differ, since they
+//! measure time). The opt-in signals only `axum_loan` shows (stages, confidence, model info)
+//! are checked by `tests/axum_loan.rs`.
 
 mod common;
 
@@ -107,11 +109,7 @@ type Series = BTreeMap<(String, BTreeMap<String, String>), Option<f64>>;
 
 fn inference_series(m: &Exposition) -> Series {
     let mut series = Series::new();
-    for s in m
-        .samples
-        .iter()
-        .filter(|s| s.name.starts_with("inference_"))
-    {
+    for s in m.samples.iter().filter(|s| is_request_metric(&s.name)) {
         let timed = s.name.ends_with("_sum") || s.name.ends_with("_bucket");
         let value = (!timed).then_some(s.value);
         let previous = series.insert((s.name.clone(), s.labels.clone()), value);
@@ -126,11 +124,24 @@ fn inference_series(m: &Exposition) -> Series {
 }
 
 /// The HELP and TYPE lines of the `inference_*` families.
+/// Whether `name` is one of the four request metrics (a histogram's series included).
+fn is_request_metric(name: &str) -> bool {
+    use inference_monitor::names;
+    [
+        names::REQUESTS_TOTAL,
+        names::REQUEST_LATENCY_SECONDS,
+        names::PREDICTIONS_TOTAL,
+        names::INPROGRESS_REQUESTS,
+    ]
+    .iter()
+    .any(|metric| name.starts_with(metric))
+}
+
 fn inference_metadata(m: &Exposition) -> BTreeSet<(String, String, String)> {
     let help = m.help.iter().map(|(k, v)| ("HELP", k, v));
     let types = m.types.iter().map(|(k, v)| ("TYPE", k, v));
     help.chain(types)
-        .filter(|(_, name, _)| name.starts_with("inference_"))
+        .filter(|(_, name, _)| is_request_metric(name))
         .map(|(kind, name, text)| (kind.to_owned(), name.clone(), text.clone()))
         .collect()
 }

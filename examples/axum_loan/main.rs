@@ -24,6 +24,10 @@
 //! `dashboard` feature; `docs/live-dashboard.md`).
 //!
 //! `/predict` answers `{"label": "approved"|"rejected", "probability": …, "model_version": …}`;
+//! besides the four request metrics, `/metrics` shows the time of each stage of `/predict`
+//! (`inference_stage_duration_seconds`), the confidence of each answer
+//! (`inference_prediction_confidence`), the model's version (`inference_model_info`) and load
+//! time (`inference_model_load_duration_seconds`);
 //! every rejected request gets a 4xx with a JSON `{"error": …}` body and is counted as
 //! `client_error`. The status codes and bodies come from `loan_model::api`, shared with the
 //! other example servers (`hyper_loan`), so they all answer alike. The model is described in
@@ -40,8 +44,10 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, get_service, post};
-use axum::{Json, Router};
-use inference_monitor::{InferenceMonitorLayer, MetricsService, Monitor, Prediction};
+use axum::{Extension, Json, Router};
+use inference_monitor::{
+    InferenceMonitorLayer, MetricsService, Monitor, Prediction, Signal, Signals, Stage,
+};
 
 use loan_model::api::{self, ApiResponse, BodyError};
 use loan_model::LoanModel;
@@ -62,11 +68,22 @@ fn respond(answer: ApiResponse, allow: Option<&'static str>) -> Response {
     response
 }
 
+/// `/predict`, timed stage by stage when the layer hands the request its [`Signals`]: the queue
+/// (from the layer to here), preprocessing (every request that gets that far), the model call
+/// and the answer (valid applications only). The confidence of each answer goes to
+/// `inference_prediction_confidence`.
 async fn predict(
     State(model): State<Arc<LoanModel>>,
+    signals: Option<Extension<Signals>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // `None` with INFERENCE_MONITOR=off: no layer, nothing to time.
+    let signals = signals.map(|Extension(signals)| signals);
+    let time = |stage| signals.as_ref().map(|s| s.time(stage));
+    if let Some(signals) = &signals {
+        signals.queue_wait();
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
@@ -74,15 +91,31 @@ async fn predict(
     if let Some(answer) = api::injected_fault(fault) {
         return respond(answer, None);
     }
-    // The extractor enforces `DefaultBodyLimit`: an over-limit body is a 413 rejection.
-    let body = match &body {
-        Ok(bytes) => Ok(&bytes[..]),
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            Err(BodyError::TooLarge)
-        }
-        Err(rejection) => Err(BodyError::Unreadable(rejection.body_text())),
+    let application = {
+        let _preprocess = time(Stage::Preprocess);
+        // The extractor enforces `DefaultBodyLimit`: an over-limit body is a 413 rejection.
+        let body = match &body {
+            Ok(bytes) => Ok(&bytes[..]),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(BodyError::TooLarge)
+            }
+            Err(rejection) => Err(BodyError::Unreadable(rejection.body_text())),
+        };
+        api::parse_application(content_type, body)
     };
-    respond(api::predict_body(&model, content_type, body), None)
+    let application = match application {
+        Ok(application) => application,
+        Err(refusal) => return respond(refusal, None),
+    };
+    let decision = {
+        let _predict = time(Stage::Predict);
+        model.predict(&application)
+    };
+    if let Some(signals) = &signals {
+        signals.confidence(decision.confidence());
+    }
+    let _postprocess = time(Stage::Postprocess);
+    respond(api::answer(&model, decision), None)
 }
 
 async fn predict_method_not_allowed() -> Response {
@@ -118,7 +151,13 @@ fn monitor_enabled() -> bool {
 /// `metrics` is the `/metrics` service, or `None` when it is served on its own listener (the
 /// live `/dashboard` goes with it).
 fn app(metrics: Option<MetricsService>, monitor: &Monitor, monitored: bool) -> Router {
+    let loading = std::time::Instant::now();
     let model = Arc::new(LoanModel::load());
+    // Which model is served, and how long it took to load: `inference_model_info` and
+    // `inference_model_load_duration_seconds`.
+    let loan = monitor.model("loan");
+    loan.loaded_in(loading.elapsed());
+    loan.info(model.version());
     let router = Router::new()
         .route(
             "/predict",
@@ -127,7 +166,7 @@ fn app(metrics: Option<MetricsService>, monitor: &Monitor, monitored: bool) -> R
         .layer(DefaultBodyLimit::max(api::BODY_LIMIT));
     // The layer changes the response body type, so `tower::util::option_layer` does not fit here.
     let router = if monitored {
-        router.layer(InferenceMonitorLayer::for_model(monitor.model("loan")))
+        router.layer(InferenceMonitorLayer::for_model(loan))
     } else {
         router
     };
@@ -174,7 +213,14 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = loan_model::server::addr_from_env()?;
-    let (monitor, metrics) = loan_model::server::install_monitoring()?;
+    // The model's two classes, and the stage and confidence series, start at zero; the layer
+    // hands each request its `Signals` (see `predict`).
+    let monitor = Monitor::builder()
+        .labels(loan_model::LABELS)
+        .signals([Signal::Stages, Signal::Confidence])
+        .request_signals(true)
+        .build()?;
+    let (monitor, metrics) = loan_model::server::install_monitoring_for(monitor)?;
     let mut endpoint = loan_model::server::MetricsEndpoint::from_env()?;
     let service = endpoint.service(&metrics);
 

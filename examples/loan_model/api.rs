@@ -23,7 +23,7 @@
 
 use serde_json::{json, Value};
 
-use super::{LoanApplication, LoanModel};
+use super::{Decision, LoanApplication, LoanModel};
 
 /// Largest accepted request body, in bytes; larger ones get 413.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -139,46 +139,52 @@ pub fn predict_body(
     content_type: Option<&str>,
     body: Result<&[u8], BodyError>,
 ) -> ApiResponse {
+    match parse_application(content_type, body) {
+        Ok(application) => answer(model, model.predict(&application)),
+        Err(refusal) => refusal,
+    }
+}
+
+/// The preprocessing stage of [`predict_body`]: the checks in order, then the application; or
+/// the 4xx answer of the first check that fails.
+pub fn parse_application(
+    content_type: Option<&str>,
+    body: Result<&[u8], BodyError>,
+) -> Result<LoanApplication, ApiResponse> {
     if !is_json_content_type(content_type) {
         let got = match content_type {
             Some(ct) => format!("got `{}`", ct.escape_default()),
             None => "none was given".to_owned(),
         };
-        return ApiResponse::error(
+        return Err(ApiResponse::error(
             415,
             format!("expected request with `Content-Type: application/json`; {got}"),
-        );
+        ));
     }
     let body = match body {
         Ok(body) if body.len() <= BODY_LIMIT => body,
-        Ok(_) | Err(BodyError::TooLarge) => return payload_too_large(),
+        Ok(_) | Err(BodyError::TooLarge) => return Err(payload_too_large()),
         Err(BodyError::Unreadable(why)) => {
-            return ApiResponse::error(400, format!("could not read the request body: {why}"))
+            return Err(ApiResponse::error(
+                400,
+                format!("could not read the request body: {why}"),
+            ))
         }
     };
-    let text = match std::str::from_utf8(body) {
-        Ok(text) => text,
-        Err(e) => {
-            return ApiResponse::error(400, format!("the request body is not valid UTF-8: {e}"))
-        }
-    };
-    let value: Value = match serde_json::from_str(text) {
-        Ok(value) => value,
-        Err(e) => {
-            return ApiResponse::error(400, format!("the request body is not valid JSON: {e}"))
-        }
-    };
-    let application = match LoanApplication::from_json(&value) {
-        Ok(application) => application,
-        Err(e) => {
-            return ApiResponse {
-                status: 422,
-                body: json!({ "error": e.to_string(), "field": e.field }),
-                label: None,
-            }
-        }
-    };
-    let decision = model.predict(&application);
+    let text = std::str::from_utf8(body).map_err(|e| {
+        ApiResponse::error(400, format!("the request body is not valid UTF-8: {e}"))
+    })?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ApiResponse::error(400, format!("the request body is not valid JSON: {e}")))?;
+    LoanApplication::from_json(&value).map_err(|e| ApiResponse {
+        status: 422,
+        body: json!({ "error": e.to_string(), "field": e.field }),
+        label: None,
+    })
+}
+
+/// The postprocessing stage of [`predict_body`]: the 200 answer of `decision`.
+pub fn answer(model: &LoanModel, decision: Decision) -> ApiResponse {
     ApiResponse {
         status: 200,
         body: json!({

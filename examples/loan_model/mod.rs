@@ -527,6 +527,18 @@ pub struct Decision {
     pub probability: f64,
 }
 
+impl Decision {
+    /// The probability the model gives its own label: `probability` for `approved`,
+    /// `1 - probability` for `rejected`. At least 0.5, since the threshold is 0.5.
+    pub fn confidence(&self) -> f64 {
+        if self.label == LABELS[0] {
+            self.probability
+        } else {
+            1.0 - self.probability
+        }
+    }
+}
+
 /// Numerically stable logistic function.
 pub fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {

@@ -24,7 +24,13 @@ pub fn addr_from_env() -> Result<SocketAddr, String> {
 /// The monitor (with the model's two classes declared, so their series start at 0) and the
 /// installed Prometheus exporter, with process metrics.
 pub fn install_monitoring() -> Result<(Monitor, MetricsHandle), Box<dyn std::error::Error>> {
-    let monitor = Monitor::builder().labels(LABELS).build()?;
+    install_monitoring_for(Monitor::builder().labels(LABELS).build()?)
+}
+
+/// [`install_monitoring`] with a monitor of the server's own making (more signals declared).
+pub fn install_monitoring_for(
+    monitor: Monitor,
+) -> Result<(Monitor, MetricsHandle), Box<dyn std::error::Error>> {
     let metrics = inference_monitor::prometheus()
         .monitor(&monitor)
         .with_process_metrics()

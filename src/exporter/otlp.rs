@@ -27,7 +27,6 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::Resource;
 
 use super::http1;
-use crate::names::{DEFAULT_LATENCY_BUCKETS, REQUEST_LATENCY_SECONDS};
 use crate::Monitor;
 
 /// The recorder [`OtlpExporter::build`] returns: metrics-exporter-otel's, over the SDK.
@@ -58,10 +57,11 @@ pub fn otlp(endpoint: impl Into<String>) -> OtlpExporter {
         headers: Vec::new(),
         resource: Vec::new(),
         service_name: None,
-        families: vec![(
-            REQUEST_LATENCY_SECONDS.to_owned(),
-            DEFAULT_LATENCY_BUCKETS.to_vec(),
-        )],
+        families: Monitor::default()
+            .histogram_buckets()
+            .iter()
+            .map(|(name, buckets)| ((*name).to_owned(), buckets.to_vec()))
+            .collect(),
         exporter: None,
     }
 }
@@ -126,12 +126,14 @@ impl OtlpExporter {
         self
     }
 
-    /// Uses `monitor`'s buckets for its latency histogram. Call it for every [`Monitor`] with
-    /// non-default names or buckets.
+    /// Uses `monitor`'s buckets for its histograms ([`Monitor::histogram_buckets`]: latency,
+    /// stages, batch size, confidence). Call it for every [`Monitor`] with non-default names or
+    /// buckets.
     pub fn monitor(mut self, monitor: &Monitor) -> Self {
-        let metric = monitor.names().request_latency_seconds.to_string();
-        self.families.retain(|(name, _)| *name != metric);
-        self.families.push((metric, monitor.buckets().to_vec()));
+        for (metric, buckets) in monitor.histogram_buckets() {
+            self.families.retain(|(name, _)| name != metric);
+            self.families.push((metric.to_owned(), buckets.to_vec()));
+        }
         self
     }
 

@@ -14,7 +14,7 @@ use super::access::MetricsAuth;
 use super::histograms::Histograms;
 pub use super::recorder::PrometheusRecorder;
 
-use crate::names::{DEFAULT_LATENCY_BUCKETS, REQUEST_LATENCY_SECONDS};
+use crate::names::DEFAULT_LATENCY_BUCKETS;
 use crate::Monitor;
 
 /// The `Content-Type` of the Prometheus text exposition format.
@@ -59,11 +59,16 @@ struct Family {
 impl Default for PrometheusExporter {
     fn default() -> Self {
         Self {
-            families: vec![Family {
-                metric: REQUEST_LATENCY_SECONDS.to_owned(),
-                buckets: DEFAULT_LATENCY_BUCKETS.to_vec(),
-                explicit: false,
-            }],
+            // The default monitor's histograms: latency, stages, batch size, confidence.
+            families: Monitor::default()
+                .histogram_buckets()
+                .iter()
+                .map(|(metric, buckets)| Family {
+                    metric: (*metric).to_owned(),
+                    buckets: buckets.to_vec(),
+                    explicit: false,
+                })
+                .collect(),
             global_labels: Vec::new(),
             process: false,
         }
@@ -76,18 +81,20 @@ impl PrometheusExporter {
         Self::default()
     }
 
-    /// Uses `monitor`'s buckets for its latency histogram. Call it for every [`Monitor`] with
-    /// non-default names or buckets, before building its models.
+    /// Uses `monitor`'s buckets for its histograms ([`Monitor::histogram_buckets`]: latency,
+    /// stage duration, batch size, confidence). Call it for every [`Monitor`] with non-default
+    /// names or buckets, before building its models.
     ///
-    /// Defaults to the default buckets for `inference_request_latency_seconds`.
+    /// Defaults to the default buckets for the default names of the four histograms.
     pub fn monitor(mut self, monitor: &Monitor) -> Self {
-        let metric = monitor.names().request_latency_seconds.to_string();
-        self.families.retain(|f| f.explicit || f.metric != metric);
-        self.families.push(Family {
-            metric,
-            buckets: monitor.buckets().to_vec(),
-            explicit: true,
-        });
+        for (metric, buckets) in monitor.histogram_buckets() {
+            self.families.retain(|f| f.explicit || f.metric != metric);
+            self.families.push(Family {
+                metric: metric.to_owned(),
+                buckets: buckets.to_vec(),
+                explicit: true,
+            });
+        }
         self
     }
 
@@ -332,7 +339,7 @@ impl<B> Service<http::Request<B>> for MetricsService {
 pub enum ExporterError {
     /// A global recorder is already installed; there can be one per process.
     AlreadyInstalled,
-    /// Two monitors gave the same latency metric different buckets.
+    /// Two monitors gave the same histogram metric different buckets.
     ConflictingBuckets {
         /// The metric name.
         metric: String,
@@ -349,7 +356,7 @@ impl fmt::Display for ExporterError {
             ),
             ExporterError::ConflictingBuckets { metric } => write!(
                 f,
-                "two monitors give {metric} different latency buckets: give one of them its own names (MonitorBuilder::prefix)"
+                "two monitors give {metric} different buckets: give one of them its own names (MonitorBuilder::prefix)"
             ),
             ExporterError::Build(e) => write!(f, "invalid Prometheus exporter configuration: {e}"),
         }

@@ -264,6 +264,11 @@ where
         };
         // Started before the inner call, so a panic in it is recorded too (by the guard's drop).
         let guard = self.model.start();
+        // Opt-in (MonitorBuilder::request_signals): the handler's handle on its model's signals,
+        // `web::ReqData<Signals>` in a handler.
+        if guard.wants_request_signals() {
+            request.extensions_mut().insert(guard.signals());
+        }
         MonitoredResponse {
             inner: self.service.call(request),
             state: Some((guard, self.classifier.clone())),

@@ -115,6 +115,26 @@ fn wait_ready(addr: SocketAddr, path: &str, name: &str) {
     }
 }
 
+/// Starts the Pushgateway on a free loopback port, ready when `/-/ready` answers.
+pub fn pushgateway(binary: &Path) -> Process {
+    let dir = TempDir::new("pushgateway");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = Command::new(binary)
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prometheus-pushgateway");
+    let process = Process {
+        name: "pushgateway",
+        child,
+        addr,
+        dir,
+    };
+    wait_ready(addr, "/-/ready", "pushgateway");
+    process
+}
+
 /// Starts Prometheus with `config` (YAML text; `rules` files are written beside it).
 pub fn prometheus(binary: &Path, config: &str, rules: &[(&str, String)]) -> Process {
     let dir = TempDir::new("prometheus");
