@@ -8,6 +8,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::guard::FinishOnUnwind;
+use crate::outcome::{ClassifyResponse, StatusClassifier};
 use crate::{InFlight, Outcome};
 
 pin_project! {
@@ -17,19 +18,23 @@ pin_project! {
     /// `is_end_stream()` turns true, since the consumer may not poll again), on `None`, or on a
     /// body error (`server_error`). Dropped before its end — the client went away mid-stream —
     /// the request counts as `cancelled`.
-    pub struct ResponseBody<B> {
+    ///
+    /// With a classifier that reads trailers (`C::READS_TRAILERS`, such as
+    /// [`GrpcClassifier`](crate::GrpcClassifier)), a trailers frame ends the request too, with
+    /// the outcome the trailers give.
+    pub struct ResponseBody<B, C = StatusClassifier> {
         #[pin]
         inner: B,
-        state: Option<(InFlight, Outcome)>,
+        state: Option<(InFlight, (Outcome, C))>,
     }
 }
 
-impl<B> ResponseBody<B> {
+impl<B, C> ResponseBody<B, C> {
     #[inline]
-    pub(crate) fn tracked(inner: B, guard: InFlight, outcome: Outcome) -> Self {
+    pub(crate) fn tracked(inner: B, guard: InFlight, outcome: Outcome, classifier: C) -> Self {
         Self {
             inner,
-            state: Some((guard, outcome)),
+            state: Some((guard, (outcome, classifier))),
         }
     }
 
@@ -50,7 +55,7 @@ impl<B> ResponseBody<B> {
     }
 }
 
-impl<B: fmt::Debug> fmt::Debug for ResponseBody<B> {
+impl<B: fmt::Debug, C> fmt::Debug for ResponseBody<B, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseBody")
             .field("inner", &self.inner)
@@ -59,7 +64,7 @@ impl<B: fmt::Debug> fmt::Debug for ResponseBody<B> {
     }
 }
 
-impl<B: Body> Body for ResponseBody<B> {
+impl<B: Body, C: ClassifyResponse> Body for ResponseBody<B, C> {
     type Data = B::Data;
     type Error = B::Error;
 
@@ -73,10 +78,19 @@ impl<B: Body> Body for ResponseBody<B> {
             let _unwind = FinishOnUnwind(&mut *this.state);
             ready!(this.inner.as_mut().poll_frame(cx))
         };
+        let so_far = || this.state.as_ref().map(|(_, (o, _))| *o);
         let outcome = match &frame {
-            None => this.state.as_ref().map(|(_, o)| *o),
+            None => so_far(),
             Some(Err(_)) => Some(Outcome::ServerError),
-            Some(Ok(_)) if this.inner.is_end_stream() => this.state.as_ref().map(|(_, o)| *o),
+            // Compiled away unless the classifier reads trailers.
+            Some(Ok(f)) if C::READS_TRAILERS && f.is_trailers() => {
+                this.state.as_ref().map(|(_, (o, classifier))| {
+                    f.trailers_ref()
+                        .and_then(|t| classifier.classify_trailers(t))
+                        .unwrap_or(*o)
+                })
+            }
+            Some(Ok(_)) if this.inner.is_end_stream() => so_far(),
             Some(Ok(_)) => None,
         };
         if let Some(outcome) = outcome {

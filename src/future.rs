@@ -53,7 +53,7 @@ where
     B: http_body::Body,
     C: ClassifyResponse,
 {
-    type Output = Result<http::Response<ResponseBody<B>>, E>;
+    type Output = Result<http::Response<ResponseBody<B, C>>, E>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -78,9 +78,9 @@ where
                     guard.finish(outcome);
                     Poll::Ready(Ok(response.map(ResponseBody::untracked)))
                 } else {
-                    Poll::Ready(Ok(
-                        response.map(|body| ResponseBody::tracked(body, guard, outcome))
-                    ))
+                    Poll::Ready(Ok(response.map(|body| {
+                        ResponseBody::tracked(body, guard, outcome, classifier)
+                    })))
                 }
             }
             Err(error) => {

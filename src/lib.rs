@@ -10,6 +10,7 @@ mod containment;
 mod error;
 pub mod exporter;
 mod future;
+mod grpc;
 mod guard;
 pub mod integrations;
 mod layer;
@@ -27,6 +28,7 @@ pub use body::ResponseBody;
 pub use containment::recorder_panics;
 pub use error::ConfigError;
 pub use future::ResponseFuture;
+pub use grpc::GrpcClassifier;
 pub use guard::InFlight;
 pub use layer::{
     FixedModel, InferenceMonitorLayer, LatencyEnd, ModelFromRequest, ModelSource, RequestHead,

@@ -55,7 +55,7 @@ where
     C: ClassifyResponse + Clone,
     ResBody: http_body::Body,
 {
-    type Response = http::Response<crate::ResponseBody<ResBody>>;
+    type Response = http::Response<crate::ResponseBody<ResBody, C>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, C>;
 
