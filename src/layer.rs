@@ -5,6 +5,7 @@ use std::fmt;
 use tower_layer::Layer;
 
 use crate::outcome::{ClassifyResponse, StatusClassifier};
+use crate::route::OpenInference;
 use crate::service::InferenceMonitorService;
 use crate::{InFlight, ModelMonitor, Monitor};
 
@@ -110,6 +111,49 @@ where
             classifier: StatusClassifier,
             latency: LatencyEnd::default(),
         }
+    }
+}
+
+impl InferenceMonitorLayer<OpenInference> {
+    /// Takes the model of each request from its Open Inference Protocol path (the v2 inference
+    /// protocol of Triton and others): `/v2/models/{name}/infer` and `/v2/models/{name}/versions/{version}/infer` count
+    /// under `{name}`, every other path under `fallback`. See [`OpenInference`].
+    ///
+    /// Names pass the monitor's model limiter (past `max_models`, new names share `other`);
+    /// [`only_models`](InferenceMonitorLayer::only_models) admits the served models only.
+    ///
+    /// ```
+    /// use axum::{routing::post, Router};
+    /// use inference_monitor::{InferenceMonitorLayer, Monitor};
+    ///
+    /// # async fn infer() {}
+    /// let monitor = Monitor::new();
+    /// let app: Router = Router::new()
+    ///     .route("/v2/models/{name}/infer", post(infer))
+    ///     .layer(InferenceMonitorLayer::open_inference(&monitor, "unknown").only_models(["loan", "iris"]));
+    /// ```
+    pub fn open_inference(monitor: &Monitor, fallback: &str) -> Self {
+        Self {
+            models: OpenInference::new(monitor, fallback),
+            classifier: StatusClassifier,
+            latency: LatencyEnd::default(),
+        }
+    }
+}
+
+impl<C> InferenceMonitorLayer<OpenInference, C> {
+    /// Admits only these model names; a request naming any other model is counted under the
+    /// fallback, so names sent by clients create no series. Their series are created now, at
+    /// zero.
+    ///
+    /// Defaults to every name, bounded by the monitor's model limiter.
+    pub fn only_models<I, N>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        self.models = self.models.only(names);
+        self
     }
 }
 

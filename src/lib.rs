@@ -21,6 +21,7 @@ pub mod names;
 mod observed;
 mod outcome;
 mod prediction;
+mod route;
 mod service;
 pub mod testing;
 
@@ -38,6 +39,7 @@ pub use names::MetricNames;
 pub use observed::Observed;
 pub use outcome::{ClassifyResponse, Outcome, StatusClassifier};
 pub use prediction::Prediction;
+pub use route::OpenInference;
 pub use service::InferenceMonitorService;
 
 #[doc(hidden)]
