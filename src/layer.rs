@@ -7,6 +7,7 @@ use tower_layer::Layer;
 use crate::outcome::{ClassifyResponse, StatusClassifier};
 use crate::route::OpenInference;
 use crate::service::InferenceMonitorService;
+use crate::streaming::{NoStreaming, Streaming};
 use crate::{InFlight, ModelMonitor, Monitor};
 
 /// When the latency measurement of a request ends.
@@ -49,17 +50,19 @@ pub enum LatencyEnd {
 /// It works with any service of `http::Request<B>` to `http::Response<B2>`: axum, hyper, tonic.
 #[derive(Clone)]
 #[must_use]
-pub struct InferenceMonitorLayer<M = FixedModel, C = StatusClassifier> {
+pub struct InferenceMonitorLayer<M = FixedModel, C = StatusClassifier, T = NoStreaming> {
     pub(crate) models: M,
     pub(crate) classifier: C,
+    pub(crate) stream: T,
     pub(crate) latency: LatencyEnd,
 }
 
-impl<M: fmt::Debug, C> fmt::Debug for InferenceMonitorLayer<M, C> {
+impl<M: fmt::Debug, C, T: fmt::Debug> fmt::Debug for InferenceMonitorLayer<M, C, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InferenceMonitorLayer")
             .field("models", &self.models)
             .field("classifier", &std::any::type_name::<C>())
+            .field("stream", &self.stream)
             .field("latency", &self.latency)
             .finish()
     }
@@ -78,6 +81,7 @@ impl InferenceMonitorLayer {
         Self {
             models: FixedModel { model },
             classifier: StatusClassifier,
+            stream: NoStreaming,
             latency: LatencyEnd::default(),
         }
     }
@@ -109,6 +113,7 @@ where
                 select,
             },
             classifier: StatusClassifier,
+            stream: NoStreaming,
             latency: LatencyEnd::default(),
         }
     }
@@ -136,12 +141,13 @@ impl InferenceMonitorLayer<OpenInference> {
         Self {
             models: OpenInference::new(monitor, fallback),
             classifier: StatusClassifier,
+            stream: NoStreaming,
             latency: LatencyEnd::default(),
         }
     }
 }
 
-impl<C> InferenceMonitorLayer<OpenInference, C> {
+impl<C, T> InferenceMonitorLayer<OpenInference, C, T> {
     /// Admits only these model names; a request naming any other model is counted under the
     /// fallback, so names sent by clients create no series. Their series are created now, at
     /// zero.
@@ -157,7 +163,7 @@ impl<C> InferenceMonitorLayer<OpenInference, C> {
     }
 }
 
-impl<M, C> InferenceMonitorLayer<M, C> {
+impl<M, C, T> InferenceMonitorLayer<M, C, T> {
     /// Replaces the outcome classifier (a [`ClassifyResponse`], or a closure
     /// `Fn(StatusCode, &HeaderMap) -> Outcome`).
     ///
@@ -165,10 +171,40 @@ impl<M, C> InferenceMonitorLayer<M, C> {
     pub fn classify_with<C2: ClassifyResponse>(
         self,
         classifier: C2,
-    ) -> InferenceMonitorLayer<M, C2> {
+    ) -> InferenceMonitorLayer<M, C2, T> {
         InferenceMonitorLayer {
             models: self.models,
             classifier,
+            stream: self.stream,
+            latency: self.latency,
+        }
+    }
+
+    /// Adds the signals of streamed (generative) responses: time to first token, time per
+    /// output token and tokens in and out (see [`Streaming`]). Each non-empty data frame of
+    /// the body is one output token; the handler reports input tokens with
+    /// [`TokenUsage`](crate::TokenUsage).
+    ///
+    /// ```
+    /// use axum::{routing::post, Router};
+    /// use inference_monitor::{InferenceMonitorLayer, TokenUsage};
+    ///
+    /// async fn generate() -> (TokenUsage, &'static str) {
+    ///     // A real generator streams a body (server-sent events or chunks), one token a frame.
+    ///     (TokenUsage::input(3), "Hello")
+    /// }
+    ///
+    /// let app: Router = Router::new()
+    ///     .route("/generate", post(generate))
+    ///     .layer(InferenceMonitorLayer::new("llm").streaming());
+    /// ```
+    ///
+    /// Defaults to off: the body does not look at its frames, and none of these series exist.
+    pub fn streaming(self) -> InferenceMonitorLayer<M, C, Streaming> {
+        InferenceMonitorLayer {
+            models: self.models,
+            classifier: self.classifier,
+            stream: Streaming,
             latency: self.latency,
         }
     }
@@ -182,14 +218,15 @@ impl<M, C> InferenceMonitorLayer<M, C> {
     }
 }
 
-impl<S, M: Clone, C: Clone> Layer<S> for InferenceMonitorLayer<M, C> {
-    type Service = InferenceMonitorService<S, M, C>;
+impl<S, M: Clone, C: Clone, T: Clone> Layer<S> for InferenceMonitorLayer<M, C, T> {
+    type Service = InferenceMonitorService<S, M, C, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
         InferenceMonitorService {
             inner,
             models: self.models.clone(),
             classifier: self.classifier.clone(),
+            stream: self.stream.clone(),
             latency: self.latency,
         }
     }

@@ -23,6 +23,7 @@ mod outcome;
 mod prediction;
 mod route;
 mod service;
+mod streaming;
 pub mod testing;
 
 pub use body::ResponseBody;
@@ -41,6 +42,7 @@ pub use outcome::{ClassifyResponse, Outcome, StatusClassifier};
 pub use prediction::Prediction;
 pub use route::OpenInference;
 pub use service::InferenceMonitorService;
+pub use streaming::{NoStreaming, StreamClock, StreamState, Streaming, TokenUsage, TrackStream};
 
 #[doc(hidden)]
 pub use macros::__private;

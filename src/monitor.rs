@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use metrics::{
     Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, SharedString, Unit,
@@ -14,6 +14,7 @@ use crate::cardinality::{Limiter, DEFAULT_MAX_VALUES, DEFAULT_MAX_VALUE_LEN};
 use crate::clock::Clock;
 use crate::guard::InFlight;
 use crate::names::{self, MetricNames, DEFAULT_LATENCY_BUCKETS};
+use crate::streaming::StreamHandles;
 use crate::{ConfigError, Outcome};
 
 static METADATA: Metadata<'static> =
@@ -319,6 +320,8 @@ pub(crate) struct ModelShared {
     inprogress: Gauge,
     labels: Limiter<Counter>,
     clock: Clock,
+    /// Opt-in: the streaming handles, registered on the first streamed response.
+    streaming: OnceLock<Arc<StreamHandles>>,
 }
 
 impl fmt::Debug for ModelMonitor {
@@ -423,6 +426,7 @@ impl ModelMonitor {
             inprogress,
             labels: Limiter::new(s.max_labels, s.max_label_len, preset),
             clock: Clock::get(),
+            streaming: OnceLock::new(),
         });
         let stripes = (0..*STRIPES)
             .map(|_| {
@@ -467,6 +471,12 @@ impl ModelShared {
     pub(crate) fn clock(&self) -> &Clock {
         &self.clock
     }
+
+    /// The model's streaming handles, registered on first use.
+    pub(crate) fn streaming(&self) -> &Arc<StreamHandles> {
+        self.streaming
+            .get_or_init(|| Arc::new(StreamHandles::register(self.monitor.names(), &self.name)))
+    }
 }
 
 impl Monitor {
@@ -487,13 +497,13 @@ fn key_name(name: &std::borrow::Cow<'static, str>) -> KeyName {
 }
 
 #[allow(clippy::ptr_arg)] // cloned: a static name stays a borrow
-fn counter(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Counter {
+pub(crate) fn counter(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Counter {
     let key = Key::from_parts(key_name(name), labels);
     metrics::with_recorder(|r| r.register_counter(&key, &METADATA))
 }
 
 #[allow(clippy::ptr_arg)] // cloned: a static name stays a borrow
-fn histogram(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Histogram {
+pub(crate) fn histogram(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -> Histogram {
     let key = Key::from_parts(key_name(name), labels);
     metrics::with_recorder(|r| r.register_histogram(&key, &METADATA))
 }

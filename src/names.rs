@@ -10,6 +10,14 @@
 //! | `inference_request_latency_seconds` | histogram | `model`, `outcome` |
 //! | `inference_predictions_total` | counter | `model`, `label` |
 //! | `inference_inprogress_requests` | gauge | `model` |
+//!
+//! Opt-in, for streamed (generative) responses (`InferenceMonitorLayer::streaming`):
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `inference_time_to_first_token_seconds` | histogram | `model` |
+//! | `inference_time_per_output_token_seconds` | histogram | `model` |
+//! | `inference_tokens_total` | counter | `model`, `type` (`input`, `output`) |
 
 use std::borrow::Cow;
 
@@ -21,6 +29,25 @@ pub const REQUEST_LATENCY_SECONDS: &str = "inference_request_latency_seconds";
 pub const PREDICTIONS_TOTAL: &str = "inference_predictions_total";
 /// Default name of the in-progress requests gauge.
 pub const INPROGRESS_REQUESTS: &str = "inference_inprogress_requests";
+
+// Streamed (generative) responses, opt-in with `InferenceMonitorLayer::streaming`.
+
+/// Default name of the time-to-first-token histogram (seconds).
+pub const TIME_TO_FIRST_TOKEN_SECONDS: &str = "inference_time_to_first_token_seconds";
+/// Default name of the time-per-output-token histogram (seconds).
+pub const TIME_PER_OUTPUT_TOKEN_SECONDS: &str = "inference_time_per_output_token_seconds";
+/// Default name of the tokens counter (`type` is `input` or `output`).
+pub const TOKENS_TOTAL: &str = "inference_tokens_total";
+/// Label carrying the kind of token on the tokens counter: `input` or `output`.
+pub const LABEL_TOKEN_TYPE: &str = "type";
+/// HELP text of the time-to-first-token histogram.
+pub const HELP_TIME_TO_FIRST_TOKEN: &str =
+    "Time in seconds from the request to the first token (data frame) of its streamed response, by model.";
+/// HELP text of the time-per-output-token histogram.
+pub const HELP_TIME_PER_OUTPUT_TOKEN: &str =
+    "Time in seconds between output tokens of a streamed response after the first, (last - first) / (tokens - 1), by model.";
+/// HELP text of the tokens counter.
+pub const HELP_TOKENS_TOTAL: &str = "Tokens processed, by model and type (input, output).";
 
 /// Label carrying the model name on every metric.
 pub const LABEL_MODEL: &str = "model";
@@ -55,9 +82,9 @@ pub const DEFAULT_LATENCY_BUCKETS: &[f64] = &[
     7.5, 10.0, 30.0, 60.0,
 ];
 
-/// The names of the four metrics, as one value.
+/// The names of the metrics, as one value: the four of every request, and the opt-in ones.
 ///
-/// The default is the seed's four names. Use [`MetricNames::with_prefix`] to give a second
+/// The default is the seed's four names (and `inference_…` names for the opt-in metrics). Use [`MetricNames::with_prefix`] to give a second
 /// family of metrics its own names (for example for a model that needs other latency buckets),
 /// or set each field to match an existing dashboard.
 ///
@@ -79,6 +106,14 @@ pub struct MetricNames {
     pub predictions_total: Cow<'static, str>,
     /// In-progress gauge. Defaults to `inference_inprogress_requests`.
     pub inprogress_requests: Cow<'static, str>,
+    /// Time-to-first-token histogram of streamed responses. Defaults to
+    /// `inference_time_to_first_token_seconds`.
+    pub time_to_first_token_seconds: Cow<'static, str>,
+    /// Time-per-output-token histogram of streamed responses. Defaults to
+    /// `inference_time_per_output_token_seconds`.
+    pub time_per_output_token_seconds: Cow<'static, str>,
+    /// Tokens counter. Defaults to `inference_tokens_total`.
+    pub tokens_total: Cow<'static, str>,
 }
 
 impl Default for MetricNames {
@@ -88,6 +123,9 @@ impl Default for MetricNames {
             request_latency_seconds: Cow::Borrowed(REQUEST_LATENCY_SECONDS),
             predictions_total: Cow::Borrowed(PREDICTIONS_TOTAL),
             inprogress_requests: Cow::Borrowed(INPROGRESS_REQUESTS),
+            time_to_first_token_seconds: Cow::Borrowed(TIME_TO_FIRST_TOKEN_SECONDS),
+            time_per_output_token_seconds: Cow::Borrowed(TIME_PER_OUTPUT_TOKEN_SECONDS),
+            tokens_total: Cow::Borrowed(TOKENS_TOTAL),
         }
     }
 }
@@ -107,16 +145,22 @@ impl MetricNames {
             request_latency_seconds: p(REQUEST_LATENCY_SECONDS),
             predictions_total: p(PREDICTIONS_TOTAL),
             inprogress_requests: p(INPROGRESS_REQUESTS),
+            time_to_first_token_seconds: p(TIME_TO_FIRST_TOKEN_SECONDS),
+            time_per_output_token_seconds: p(TIME_PER_OUTPUT_TOKEN_SECONDS),
+            tokens_total: p(TOKENS_TOTAL),
         }
     }
 
-    /// Checks that every name is a valid Prometheus metric name and that the four are distinct.
+    /// Checks that every name is a valid Prometheus metric name and that all are distinct.
     pub(crate) fn validate(&self) -> Result<(), crate::ConfigError> {
         let all = [
             &self.requests_total,
             &self.request_latency_seconds,
             &self.predictions_total,
             &self.inprogress_requests,
+            &self.time_to_first_token_seconds,
+            &self.time_per_output_token_seconds,
+            &self.tokens_total,
         ];
         for name in all {
             if !is_valid_metric_name(name) {
@@ -191,6 +235,14 @@ mod tests {
     fn names_are_validated() {
         MetricNames::default().validate().unwrap();
         MetricNames::with_prefix("llm").validate().unwrap();
+        assert_eq!(
+            MetricNames::with_prefix("llm").tokens_total,
+            "llm_inference_tokens_total"
+        );
+        assert_eq!(
+            MetricNames::with_prefix("llm").time_to_first_token_seconds,
+            "llm_inference_time_to_first_token_seconds"
+        );
         assert!(MetricNames::with_prefix("9bad").validate().is_err());
         let mut n = MetricNames::default();
         n.predictions_total = n.requests_total.clone();
