@@ -128,8 +128,9 @@ impl StreamState for () {
 ///   a server-sent event), or [`TokenUsage::with_output`].
 ///
 /// A token is a non-empty data frame; in a `text/event-stream` response, a frame that starts
-/// with `:` is an SSE comment (a keep-alive) and not a token. A body dropped mid-stream still
-/// counts the tokens it sent.
+/// with `:` is an SSE comment (a keep-alive) and not a token. Only responses with a 2xx status
+/// are followed: the body of an error is a message, not generated tokens (and its input tokens
+/// are not counted either). A body dropped mid-stream still counts the tokens it sent.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Streaming;
 
@@ -137,6 +138,10 @@ impl TrackStream for Streaming {
     type State = StreamClock;
 
     fn begin<B>(&self, request: &InFlight, response: &http::Response<B>) -> StreamClock {
+        // An error answer's body is an error message, not generated tokens.
+        if !response.status().is_success() {
+            return StreamClock::default();
+        }
         let (model, start) = request.model_and_start();
         let handles = Arc::clone(model.streaming());
         let usage = response.extensions().get::<TokenUsage>();

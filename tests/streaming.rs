@@ -253,6 +253,28 @@ async fn an_empty_body_and_latency_until_headers() {
 }
 
 #[tokio::test]
+async fn an_error_answer_is_not_a_stream_of_tokens() {
+    let rec = TestRecorder::new();
+    let _local = rec.local();
+    let svc = InferenceMonitorLayer::new("llm")
+        .streaming()
+        .layer(service_fn(|_req: Request<()>| async {
+            let body = Chunks(VecDeque::from([Bytes::from_static(
+                b"{\"error\":\"empty\"}",
+            )]));
+            let mut res = Response::new(body);
+            *res.status_mut() = http::StatusCode::UNPROCESSABLE_ENTITY;
+            TokenUsage::input(5).insert_into(&mut res);
+            Ok::<_, Infallible>(res)
+        }));
+    let mut body = svc.oneshot(Request::new(())).await.unwrap().into_body();
+    while next_frame(&mut body).await.is_some() {}
+    assert_eq!(requests(&rec, "llm", "client_error"), Some(1));
+    assert!(rec.series(TOKENS).is_empty());
+    assert!(rec.series(TTFT).is_empty());
+}
+
+#[tokio::test]
 async fn without_streaming_no_token_series_exist() {
     let rec = TestRecorder::new();
     let _local = rec.local();
