@@ -282,3 +282,40 @@ async fn a_rest_route_next_to_grpc_is_classified_by_http_status() {
     }
     assert_eq!(counts(&rec), [1, 1, 0, 0]);
 }
+
+#[tokio::test]
+async fn a_streaming_grpc_call_counts_its_messages_and_is_decided_by_its_trailers() {
+    let rec = TestRecorder::new();
+    let _local = rec.local();
+    let layer = InferenceMonitorLayer::new("ranker")
+        .classify_with(GrpcClassifier)
+        .streaming();
+    for status in [Status::Trailers("0"), Status::Trailers("3")] {
+        let res = layer
+            .layer(grpc_service(status))
+            .oneshot(request())
+            .await
+            .unwrap();
+        let mut body = res.into_body();
+        while let Some(frame) = next_frame(&mut body).await {
+            frame.unwrap();
+        }
+    }
+    assert_eq!(counts(&rec), [1, 1, 0, 0]);
+    // One message each; the trailers frame is not a token.
+    assert_eq!(
+        rec.counter(
+            "inference_tokens_total",
+            &[("model", "ranker"), ("type", "output")]
+        ),
+        Some(2)
+    );
+    assert_eq!(
+        rec.histogram(
+            "inference_time_to_first_token_seconds",
+            &[("model", "ranker")]
+        )
+        .map(|h| h.len()),
+        Some(2)
+    );
+}
