@@ -46,7 +46,12 @@ pub enum LatencyEnd {
 /// is counted as `cancelled`, one that panics as `server_error`.
 ///
 /// The layer is its own builder: [`classify_with`](Self::classify_with) replaces the outcome
-/// classifier, [`latency_until`](Self::latency_until) moves the end of the measurement.
+/// classifier (for gRPC: [`GrpcClassifier`](crate::GrpcClassifier)),
+/// [`latency_until`](Self::latency_until) moves the end of the measurement,
+/// [`streaming`](Self::streaming) adds the signals of streamed generation. The model comes from
+/// the layer ([`new`](Self::new)), the request's Open Inference Protocol path
+/// ([`open_inference`](Self::open_inference)) or any part of the request
+/// ([`from_request`](Self::from_request)).
 /// It works with any service of `http::Request<B>` to `http::Response<B2>`: axum, hyper, tonic.
 #[derive(Clone)]
 #[must_use]
@@ -121,8 +126,9 @@ where
 
 impl InferenceMonitorLayer<OpenInference> {
     /// Takes the model of each request from its Open Inference Protocol path (the v2 inference
-    /// protocol of Triton and others): `/v2/models/{name}/infer` and `/v2/models/{name}/versions/{version}/infer` count
-    /// under `{name}`, every other path under `fallback`. See [`OpenInference`].
+    /// protocol of Triton and others): `/v2/models/{name}/infer` and
+    /// `/v2/models/{name}/versions/{version}/infer` count under `{name}`, every other path
+    /// under `fallback`. See [`OpenInference`].
     ///
     /// Names pass the monitor's model limiter (past `max_models`, new names share `other`);
     /// [`only_models`](InferenceMonitorLayer::only_models) admits the served models only.

@@ -1,5 +1,6 @@
 //! axum glue (feature `axum`): [`Prediction`] and [`TokenUsage`](crate::TokenUsage) are
-//! response parts and [`MetricsHandle`] a response, so handlers can return them directly.
+//! response parts and [`MetricsHandle`](crate::MetricsHandle) a response, so handlers can
+//! return them directly.
 //!
 //! ```
 //! use axum::{routing::{get, post}, Json, Router};
