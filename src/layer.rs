@@ -337,7 +337,7 @@ where
 {
     fn start<B>(&self, request: &http::Request<B>) -> InFlight {
         match (self.select)(RequestHead::of(request)) {
-            Some(name) => self.monitor.model(name).start(),
+            Some(name) => self.monitor.start_request(name),
             None => self.fallback.start(),
         }
     }

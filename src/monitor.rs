@@ -103,6 +103,19 @@ impl Monitor {
             .get(name, |bounded| ModelMonitor::register(self, bounded))
     }
 
+    /// Starts a request of the model called `name` (bounded as by [`model`](Self::model)),
+    /// borrowing the model instead of taking a reference to it: no shared count is touched.
+    #[inline]
+    pub(crate) fn start_request(&self, name: &str) -> InFlight {
+        let models = &self.shared.models;
+        let index = models.index(name, |bounded| ModelMonitor::register(self, bounded));
+        match models.entry(index) {
+            Some(model) => model.start(),
+            // Not reached: `index` fills the entry it returns.
+            None => self.model(name).start(),
+        }
+    }
+
     /// The metric names of this monitor.
     #[must_use]
     pub fn names(&self) -> &MetricNames {

@@ -106,7 +106,7 @@ impl ModelSource for OpenInference {
                 .find(|m| m.name() == name)
                 .unwrap_or(&self.fallback)
                 .start(),
-            None => self.monitor.model(name).start(),
+            None => self.monitor.start_request(name),
         }
     }
 }
