@@ -26,7 +26,10 @@ const GRPC_STATUS: &str = "grpc-status";
 ///   recorded at the trailers frame, with the outcome they give.
 /// - A response that is not gRPC (its `content-type` does not start with `application/grpc`,
 ///   such as a REST route on the same server) is classified by its HTTP status, like
-///   [`StatusClassifier`](crate::StatusClassifier) does.
+///   [`StatusClassifier`](crate::StatusClassifier) does. So is a gRPC-Web response
+///   (`application/grpc-web…`) without `grpc-status` in its headers: gRPC-Web carries its
+///   trailers inside the body. Put the layer inside the gRPC-Web translation (tonic-web's
+///   layer), where the responses are plain gRPC, to classify them by their trailers.
 /// - A gRPC response with an HTTP status other than `200` and no `grpc-status` is classified by
 ///   the code a gRPC client makes of that status (gRPC's HTTP-to-status mapping: `401` is
 ///   `UNAUTHENTICATED`, `404` is `UNIMPLEMENTED`, `503` is `UNAVAILABLE`, …).
@@ -85,11 +88,16 @@ fn from_grpc_status(map: &HeaderMap) -> Option<Outcome> {
     )
 }
 
-/// Whether the response is gRPC (`application/grpc`, `application/grpc+proto`, ...).
+/// Whether the response is gRPC over HTTP/2 (`application/grpc`, `application/grpc+proto`, ...),
+/// whose status comes in HTTP trailers. gRPC-Web (`application/grpc-web…`) sends its trailers
+/// inside the body instead, where they cannot be read without decoding it.
 fn is_grpc(headers: &HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+        .map(http::HeaderValue::as_bytes)
+        .is_some_and(|v| {
+            v.starts_with(b"application/grpc") && !v.starts_with(b"application/grpc-web")
+        })
 }
 
 /// The gRPC code a client derives from an HTTP status when the response has no `grpc-status`
@@ -226,6 +234,17 @@ mod tests {
         assert_eq!(
             c.classify_response(StatusCode::OK, &HeaderMap::new()),
             Outcome::Success
+        );
+        // gRPC-Web: its status is inside the body; only a status in the headers counts.
+        let web = headers(&[("content-type", "application/grpc-web+proto")]);
+        assert_eq!(c.classify_response(StatusCode::OK, &web), Outcome::Success);
+        let web = headers(&[
+            ("content-type", "application/grpc-web+proto"),
+            ("grpc-status", "16"),
+        ]);
+        assert_eq!(
+            c.classify_response(StatusCode::OK, &web),
+            Outcome::ClientError
         );
     }
 }
