@@ -162,7 +162,7 @@ impl Default for MonitorBuilder {
 }
 
 impl MonitorBuilder {
-    /// Puts `prefix` and `_` in front of the four default names (see [`MetricNames::with_prefix`]).
+    /// Puts `prefix` and `_` in front of every default name (see [`MetricNames::with_prefix`]).
     ///
     /// Defaults to no prefix.
     pub fn prefix(mut self, prefix: &str) -> Self {
@@ -170,7 +170,7 @@ impl MonitorBuilder {
         self
     }
 
-    /// Sets all four names at once.
+    /// Sets every name at once.
     ///
     /// Defaults to [`MetricNames::default`], the seed's four names.
     pub fn names(mut self, names: MetricNames) -> Self {
