@@ -8,6 +8,8 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::guard::FinishOnUnwind;
+use crate::outcome::{ClassifyResponse, StatusClassifier};
+use crate::streaming::StreamState;
 use crate::{InFlight, Outcome};
 
 pin_project! {
@@ -17,25 +19,42 @@ pin_project! {
     /// `is_end_stream()` turns true, since the consumer may not poll again), on `None`, or on a
     /// body error (`server_error`). Dropped before its end — the client went away mid-stream —
     /// the request counts as `cancelled`.
-    pub struct ResponseBody<B> {
+    ///
+    /// With a classifier that reads trailers (`C::READS_TRAILERS`, such as
+    /// [`GrpcClassifier`](crate::GrpcClassifier)), a trailers frame ends the request too, with
+    /// the outcome the trailers give. `S` follows the data frames for the streaming signals
+    /// ([`StreamClock`](crate::StreamClock)); by default it is `()`, which does nothing.
+    pub struct ResponseBody<B, C = StatusClassifier, S = ()> {
         #[pin]
         inner: B,
-        state: Option<(InFlight, Outcome)>,
+        state: Option<(InFlight, (Outcome, C))>,
+        stream: S,
     }
 }
 
-impl<B> ResponseBody<B> {
+impl<B, C, S> ResponseBody<B, C, S> {
     #[inline]
-    pub(crate) fn tracked(inner: B, guard: InFlight, outcome: Outcome) -> Self {
+    pub(crate) fn tracked(
+        inner: B,
+        guard: InFlight,
+        outcome: Outcome,
+        classifier: C,
+        stream: S,
+    ) -> Self {
         Self {
             inner,
-            state: Some((guard, outcome)),
+            state: Some((guard, (outcome, classifier))),
+            stream,
         }
     }
 
     #[inline]
-    pub(crate) fn untracked(inner: B) -> Self {
-        Self { inner, state: None }
+    pub(crate) fn untracked(inner: B, stream: S) -> Self {
+        Self {
+            inner,
+            state: None,
+            stream,
+        }
     }
 
     /// The wrapped body.
@@ -50,16 +69,16 @@ impl<B> ResponseBody<B> {
     }
 }
 
-impl<B: fmt::Debug> fmt::Debug for ResponseBody<B> {
+impl<B: fmt::Debug, C, S> fmt::Debug for ResponseBody<B, C, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseBody")
             .field("inner", &self.inner)
             .field("guard", &self.state.as_ref().map(|(g, _)| g))
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
-impl<B: Body> Body for ResponseBody<B> {
+impl<B: Body, C: ClassifyResponse, S: StreamState> Body for ResponseBody<B, C, S> {
     type Data = B::Data;
     type Error = B::Error;
 
@@ -73,15 +92,33 @@ impl<B: Body> Body for ResponseBody<B> {
             let _unwind = FinishOnUnwind(&mut *this.state);
             ready!(this.inner.as_mut().poll_frame(cx))
         };
-        let outcome = match &frame {
-            None => this.state.as_ref().map(|(_, o)| *o),
-            Some(Err(_)) => Some(Outcome::ServerError),
-            Some(Ok(_)) if this.inner.is_end_stream() => this.state.as_ref().map(|(_, o)| *o),
-            Some(Ok(_)) => None,
+        // `None`: the body goes on. `Some(None)`: it ended, with the outcome decided at the
+        // headers. `Some(Some(outcome))`: it ended with this outcome.
+        let end = match &frame {
+            None => Some(None),
+            Some(Err(_)) => Some(Some(Outcome::ServerError)),
+            Some(Ok(f)) => {
+                // Both compiled away by default: `()` ignores data, and the status classifier
+                // does not read trailers.
+                if let Some(data) = f.data_ref() {
+                    this.stream.on_data(data);
+                }
+                if C::READS_TRAILERS && f.is_trailers() {
+                    Some(this.state.as_ref().and_then(|(_, (_, classifier))| {
+                        f.trailers_ref()
+                            .and_then(|t| classifier.classify_trailers(t))
+                    }))
+                } else if this.inner.is_end_stream() {
+                    Some(None)
+                } else {
+                    None
+                }
+            }
         };
-        if let Some(outcome) = outcome {
-            if let Some((guard, _)) = this.state.take() {
-                guard.finish(outcome);
+        if let Some(decided) = end {
+            this.stream.end();
+            if let Some((guard, (so_far, _))) = this.state.take() {
+                guard.finish(decided.unwrap_or(so_far));
             }
         }
         Poll::Ready(frame)

@@ -11,6 +11,7 @@ use crate::body::ResponseBody;
 use crate::guard::FinishOnUnwind;
 use crate::layer::LatencyEnd;
 use crate::outcome::ClassifyResponse;
+use crate::streaming::{NoStreaming, TrackStream};
 use crate::{InFlight, Prediction};
 
 pin_project! {
@@ -19,26 +20,34 @@ pin_project! {
     /// It holds the request's guard until the response arrives, then hands it to the
     /// [`ResponseBody`] (or records at once when the body is empty or
     /// [`LatencyEnd::Headers`] is set). Dropped before then, the request counts as `cancelled`.
-    pub struct ResponseFuture<F, C> {
+    pub struct ResponseFuture<F, C, T = NoStreaming> {
         #[pin]
         inner: F,
         state: Option<(InFlight, C)>,
+        stream: T,
         latency: LatencyEnd,
     }
 }
 
-impl<F, C> ResponseFuture<F, C> {
+impl<F, C, T> ResponseFuture<F, C, T> {
     #[inline]
-    pub(crate) fn new(inner: F, guard: InFlight, classifier: C, latency: LatencyEnd) -> Self {
+    pub(crate) fn new(
+        inner: F,
+        guard: InFlight,
+        classifier: C,
+        stream: T,
+        latency: LatencyEnd,
+    ) -> Self {
         Self {
             inner,
             state: Some((guard, classifier)),
+            stream,
             latency,
         }
     }
 }
 
-impl<F, C> fmt::Debug for ResponseFuture<F, C> {
+impl<F, C, T> fmt::Debug for ResponseFuture<F, C, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
             .field("guard", &self.state.as_ref().map(|(g, _)| g))
@@ -47,13 +56,14 @@ impl<F, C> fmt::Debug for ResponseFuture<F, C> {
     }
 }
 
-impl<F, C, B, E> Future for ResponseFuture<F, C>
+impl<F, C, T, B, E> Future for ResponseFuture<F, C, T>
 where
     F: Future<Output = Result<http::Response<B>, E>>,
     B: http_body::Body,
     C: ClassifyResponse,
+    T: TrackStream,
 {
-    type Output = Result<http::Response<ResponseBody<B>>, E>;
+    type Output = Result<http::Response<ResponseBody<B, C, T::State>>, E>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -64,7 +74,9 @@ where
         };
         let Some((mut guard, classifier)) = this.state.take() else {
             // Polled again after completion: pass through, nothing left to record.
-            return Poll::Ready(result.map(|res| res.map(ResponseBody::untracked)));
+            return Poll::Ready(
+                result.map(|res| res.map(|body| ResponseBody::untracked(body, Default::default()))),
+            );
         };
         match result {
             Ok(response) => {
@@ -73,11 +85,12 @@ where
                 if let Some(prediction) = parts.extensions.get::<Prediction>() {
                     guard.predicted(prediction.label());
                 }
+                let stream = this.stream.begin(&guard, &parts);
                 let body = if *this.latency == LatencyEnd::Headers || body.is_end_stream() {
                     guard.finish(outcome);
-                    ResponseBody::untracked(body)
+                    ResponseBody::untracked(body, stream)
                 } else {
-                    ResponseBody::tracked(body, guard, outcome)
+                    ResponseBody::tracked(body, guard, outcome, classifier, stream)
                 };
                 Poll::Ready(Ok(http::Response::from_parts(parts, body)))
             }

@@ -141,6 +141,11 @@ impl InFlight {
         self.model.shared.name()
     }
 
+    /// The model's state and the raw clock reading the request started at.
+    pub(crate) fn model_and_start(&self) -> (&crate::monitor::ModelShared, u64) {
+        (&self.model.shared, self.start)
+    }
+
     /// Records the request with `outcome`.
     #[inline]
     pub fn finish(mut self, outcome: Outcome) {

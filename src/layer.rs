@@ -5,7 +5,9 @@ use std::fmt;
 use tower_layer::Layer;
 
 use crate::outcome::{ClassifyResponse, StatusClassifier};
+use crate::route::OpenInference;
 use crate::service::InferenceMonitorService;
+use crate::streaming::{NoStreaming, Streaming};
 use crate::{InFlight, ModelMonitor, Monitor};
 
 /// When the latency measurement of a request ends.
@@ -44,21 +46,28 @@ pub enum LatencyEnd {
 /// is counted as `cancelled`, one that panics as `server_error`.
 ///
 /// The layer is its own builder: [`classify_with`](Self::classify_with) replaces the outcome
-/// classifier, [`latency_until`](Self::latency_until) moves the end of the measurement.
+/// classifier (for gRPC: [`GrpcClassifier`](crate::GrpcClassifier)),
+/// [`latency_until`](Self::latency_until) moves the end of the measurement,
+/// [`streaming`](Self::streaming) adds the signals of streamed generation. The model comes from
+/// the layer ([`new`](Self::new)), the request's Open Inference Protocol path
+/// ([`open_inference`](Self::open_inference)) or any part of the request
+/// ([`from_request`](Self::from_request)).
 /// It works with any service of `http::Request<B>` to `http::Response<B2>`: axum, hyper, tonic.
 #[derive(Clone)]
 #[must_use]
-pub struct InferenceMonitorLayer<M = FixedModel, C = StatusClassifier> {
+pub struct InferenceMonitorLayer<M = FixedModel, C = StatusClassifier, T = NoStreaming> {
     pub(crate) models: M,
     pub(crate) classifier: C,
+    pub(crate) stream: T,
     pub(crate) latency: LatencyEnd,
 }
 
-impl<M: fmt::Debug, C> fmt::Debug for InferenceMonitorLayer<M, C> {
+impl<M: fmt::Debug, C, T: fmt::Debug> fmt::Debug for InferenceMonitorLayer<M, C, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InferenceMonitorLayer")
             .field("models", &self.models)
             .field("classifier", &std::any::type_name::<C>())
+            .field("stream", &self.stream)
             .field("latency", &self.latency)
             .finish()
     }
@@ -77,6 +86,7 @@ impl InferenceMonitorLayer {
         Self {
             models: FixedModel { model },
             classifier: StatusClassifier,
+            stream: NoStreaming,
             latency: LatencyEnd::default(),
         }
     }
@@ -108,12 +118,58 @@ where
                 select,
             },
             classifier: StatusClassifier,
+            stream: NoStreaming,
             latency: LatencyEnd::default(),
         }
     }
 }
 
-impl<M, C> InferenceMonitorLayer<M, C> {
+impl InferenceMonitorLayer<OpenInference> {
+    /// Takes the model of each request from its Open Inference Protocol path (the v2 inference
+    /// protocol of Triton and others): `/v2/models/{name}/infer` and
+    /// `/v2/models/{name}/versions/{version}/infer` count under `{name}`, every other path
+    /// under `fallback`. See [`OpenInference`].
+    ///
+    /// Names pass the monitor's model limiter (past `max_models`, new names share `other`);
+    /// [`only_models`](InferenceMonitorLayer::only_models) admits the served models only.
+    ///
+    /// ```
+    /// use axum::{routing::post, Router};
+    /// use inference_monitor::{InferenceMonitorLayer, Monitor};
+    ///
+    /// # async fn infer() {}
+    /// let monitor = Monitor::new();
+    /// let app: Router = Router::new()
+    ///     .route("/v2/models/{name}/infer", post(infer))
+    ///     .layer(InferenceMonitorLayer::open_inference(&monitor, "unknown").only_models(["loan", "iris"]));
+    /// ```
+    pub fn open_inference(monitor: &Monitor, fallback: &str) -> Self {
+        Self {
+            models: OpenInference::new(monitor, fallback),
+            classifier: StatusClassifier,
+            stream: NoStreaming,
+            latency: LatencyEnd::default(),
+        }
+    }
+}
+
+impl<C, T> InferenceMonitorLayer<OpenInference, C, T> {
+    /// Admits only these model names; a request naming any other model is counted under the
+    /// fallback, so names sent by clients create no series. Their series are created now, at
+    /// zero.
+    ///
+    /// Defaults to every name, bounded by the monitor's model limiter.
+    pub fn only_models<I, N>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        self.models = self.models.only(names);
+        self
+    }
+}
+
+impl<M, C, T> InferenceMonitorLayer<M, C, T> {
     /// Replaces the outcome classifier (a [`ClassifyResponse`], or a closure
     /// `Fn(StatusCode, &HeaderMap) -> Outcome`).
     ///
@@ -121,10 +177,40 @@ impl<M, C> InferenceMonitorLayer<M, C> {
     pub fn classify_with<C2: ClassifyResponse>(
         self,
         classifier: C2,
-    ) -> InferenceMonitorLayer<M, C2> {
+    ) -> InferenceMonitorLayer<M, C2, T> {
         InferenceMonitorLayer {
             models: self.models,
             classifier,
+            stream: self.stream,
+            latency: self.latency,
+        }
+    }
+
+    /// Adds the signals of streamed (generative) responses: time to first token, time per
+    /// output token and tokens in and out (see [`Streaming`]). Each non-empty data frame of
+    /// the body is one output token; the handler reports input tokens with
+    /// [`TokenUsage`](crate::TokenUsage).
+    ///
+    /// ```
+    /// use axum::{routing::post, Router};
+    /// use inference_monitor::{InferenceMonitorLayer, TokenUsage};
+    ///
+    /// async fn generate() -> (TokenUsage, &'static str) {
+    ///     // A real generator streams a body (server-sent events or chunks), one token a frame.
+    ///     (TokenUsage::input(3), "Hello")
+    /// }
+    ///
+    /// let app: Router = Router::new()
+    ///     .route("/generate", post(generate))
+    ///     .layer(InferenceMonitorLayer::new("llm").streaming());
+    /// ```
+    ///
+    /// Defaults to off: the body does not look at its frames, and none of these series exist.
+    pub fn streaming(self) -> InferenceMonitorLayer<M, C, Streaming> {
+        InferenceMonitorLayer {
+            models: self.models,
+            classifier: self.classifier,
+            stream: Streaming,
             latency: self.latency,
         }
     }
@@ -138,14 +224,15 @@ impl<M, C> InferenceMonitorLayer<M, C> {
     }
 }
 
-impl<S, M: Clone, C: Clone> Layer<S> for InferenceMonitorLayer<M, C> {
-    type Service = InferenceMonitorService<S, M, C>;
+impl<S, M: Clone, C: Clone, T: Clone> Layer<S> for InferenceMonitorLayer<M, C, T> {
+    type Service = InferenceMonitorService<S, M, C, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
         InferenceMonitorService {
             inner,
             models: self.models.clone(),
             classifier: self.classifier.clone(),
+            stream: self.stream.clone(),
             latency: self.latency,
         }
     }
@@ -250,7 +337,7 @@ where
 {
     fn start<B>(&self, request: &http::Request<B>) -> InFlight {
         match (self.select)(RequestHead::of(request)) {
-            Some(name) => self.monitor.model(name).start(),
+            Some(name) => self.monitor.start_request(name),
             None => self.fallback.start(),
         }
     }

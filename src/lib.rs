@@ -13,6 +13,7 @@ pub mod dashboard;
 mod error;
 pub mod exporter;
 mod future;
+mod grpc;
 mod guard;
 pub mod integrations;
 mod layer;
@@ -23,14 +24,17 @@ pub mod names;
 mod observed;
 mod outcome;
 mod prediction;
+mod route;
 mod service;
 mod signals;
+mod streaming;
 pub mod testing;
 
 pub use body::ResponseBody;
 pub use containment::recorder_panics;
 pub use error::ConfigError;
 pub use future::ResponseFuture;
+pub use grpc::GrpcClassifier;
 pub use guard::InFlight;
 pub use layer::{
     FixedModel, InferenceMonitorLayer, LatencyEnd, ModelFromRequest, ModelSource, RequestHead,
@@ -40,8 +44,10 @@ pub use names::MetricNames;
 pub use observed::Observed;
 pub use outcome::{ClassifyResponse, Outcome, StatusClassifier};
 pub use prediction::Prediction;
+pub use route::OpenInference;
 pub use service::InferenceMonitorService;
 pub use signals::{Signal, Signals, Stage, StageTimer, MAX_INFO_LABELS};
+pub use streaming::{NoStreaming, StreamClock, StreamState, Streaming, TokenUsage, TrackStream};
 
 #[doc(hidden)]
 pub use macros::__private;

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use metrics::{
     Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, SharedString, Unit,
@@ -18,6 +18,7 @@ use crate::names::{
     DEFAULT_LATENCY_BUCKETS,
 };
 use crate::signals::{ModelSignals, Signal};
+use crate::streaming::StreamHandles;
 use crate::{ConfigError, Outcome};
 
 static METADATA: Metadata<'static> =
@@ -112,6 +113,19 @@ impl Monitor {
             .get(name, |bounded| ModelMonitor::register(self, bounded))
     }
 
+    /// Starts a request of the model called `name` (bounded as by [`model`](Self::model)),
+    /// borrowing the model instead of taking a reference to it: no shared count is touched.
+    #[inline]
+    pub(crate) fn start_request(&self, name: &str) -> InFlight {
+        let models = &self.shared.models;
+        let index = models.index(name, |bounded| ModelMonitor::register(self, bounded));
+        match models.entry(index) {
+            Some(model) => model.start(),
+            // Not reached: `index` fills the entry it returns.
+            None => self.model(name).start(),
+        }
+    }
+
     /// The metric names of this monitor.
     #[must_use]
     pub fn names(&self) -> &MetricNames {
@@ -127,25 +141,36 @@ impl Monitor {
 
     /// The bucket boundaries of each histogram of this monitor, by metric name: the latency
     /// and stage duration histograms (both [`buckets`](Self::buckets)), the batch size and the
-    /// confidence histograms. [`PrometheusExporter::monitor`](crate::PrometheusExporter::monitor)
+    /// confidence histograms, and the two streaming histograms (time to first token, time per
+    /// output token: always [`DEFAULT_LATENCY_BUCKETS`](crate::names::DEFAULT_LATENCY_BUCKETS)). [`PrometheusExporter::monitor`](crate::PrometheusExporter::monitor)
     /// configures them all; give them to any other exporter the same way.
     ///
     /// ```
     /// let monitor = inference_monitor::Monitor::new();
-    /// let [latency, stages, batch, confidence] = monitor.histogram_buckets();
+    /// let [latency, stages, batch, confidence, first_token, per_token] = monitor.histogram_buckets();
     /// assert_eq!(latency.0, "inference_request_latency_seconds");
     /// assert_eq!(stages.1, monitor.buckets());
     /// assert_eq!(batch.1, inference_monitor::names::DEFAULT_BATCH_SIZE_BUCKETS);
     /// assert_eq!(confidence.0, "inference_prediction_confidence");
+    /// assert_eq!(first_token.0, "inference_time_to_first_token_seconds");
+    /// assert_eq!(per_token.1, inference_monitor::names::DEFAULT_LATENCY_BUCKETS);
     /// ```
     #[must_use]
-    pub fn histogram_buckets(&self) -> [(&str, &[f64]); 4] {
+    pub fn histogram_buckets(&self) -> [(&str, &[f64]); 6] {
         let s = &self.shared;
         [
             (&s.names.request_latency_seconds, &s.buckets),
             (&s.names.stage_duration_seconds, &s.buckets),
             (&s.names.batch_size, &s.batch_buckets),
             (&s.names.prediction_confidence, &s.confidence_buckets),
+            (
+                &s.names.time_to_first_token_seconds,
+                DEFAULT_LATENCY_BUCKETS,
+            ),
+            (
+                &s.names.time_per_output_token_seconds,
+                DEFAULT_LATENCY_BUCKETS,
+            ),
         ]
     }
 
@@ -205,7 +230,7 @@ impl Default for MonitorBuilder {
 }
 
 impl MonitorBuilder {
-    /// Puts `prefix` and `_` in front of the four default names (see [`MetricNames::with_prefix`]).
+    /// Puts `prefix` and `_` in front of every default name (see [`MetricNames::with_prefix`]).
     ///
     /// Defaults to no prefix.
     pub fn prefix(mut self, prefix: &str) -> Self {
@@ -213,7 +238,7 @@ impl MonitorBuilder {
         self
     }
 
-    /// Sets all four names at once.
+    /// Sets every name at once.
     ///
     /// Defaults to [`MetricNames::default`], the seed's four names.
     pub fn names(mut self, names: MetricNames) -> Self {
@@ -456,6 +481,8 @@ pub(crate) struct ModelShared {
     /// The monitor's [`MonitorBuilder::request_signals`], kept here so the layer reads it from
     /// the cache line it already reads.
     pub(crate) request_signals: bool,
+    /// Opt-in: the streaming handles, registered on the first streamed response.
+    streaming: OnceLock<Arc<StreamHandles>>,
 }
 
 impl fmt::Debug for ModelMonitor {
@@ -569,6 +596,7 @@ impl ModelMonitor {
             clock: Clock::get(),
             signals: ModelSignals::default(),
             request_signals: s.request_signals,
+            streaming: OnceLock::new(),
         });
         for signal in &s.declared {
             shared.declare(*signal);
@@ -625,6 +653,12 @@ impl ModelShared {
     /// The clock the model's requests are timed with.
     pub(crate) fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// The model's streaming handles, registered on first use.
+    pub(crate) fn streaming(&self) -> &Arc<StreamHandles> {
+        self.streaming
+            .get_or_init(|| Arc::new(StreamHandles::register(self.monitor.names(), &self.name)))
     }
 }
 

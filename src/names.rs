@@ -21,6 +21,14 @@
 //! | `inference_prediction_confidence` | histogram | `model` |
 //! | `inference_model_info` | gauge (always 1) | `model`, `version`, declared extras |
 //! | `inference_model_load_duration_seconds` | gauge | `model` |
+//!
+//! Opt-in, for streamed (generative) responses (`InferenceMonitorLayer::streaming`):
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `inference_time_to_first_token_seconds` | histogram | `model` |
+//! | `inference_time_per_output_token_seconds` | histogram | `model` |
+//! | `inference_tokens_total` | counter | `model`, `type` (`input`, `output`) |
 
 use std::borrow::Cow;
 
@@ -42,6 +50,25 @@ pub const PREDICTION_CONFIDENCE: &str = "inference_prediction_confidence";
 pub const MODEL_INFO: &str = "inference_model_info";
 /// Default name of the model load time gauge (seconds).
 pub const MODEL_LOAD_DURATION_SECONDS: &str = "inference_model_load_duration_seconds";
+
+// Streamed (generative) responses, opt-in with `InferenceMonitorLayer::streaming`.
+
+/// Default name of the time-to-first-token histogram (seconds).
+pub const TIME_TO_FIRST_TOKEN_SECONDS: &str = "inference_time_to_first_token_seconds";
+/// Default name of the time-per-output-token histogram (seconds).
+pub const TIME_PER_OUTPUT_TOKEN_SECONDS: &str = "inference_time_per_output_token_seconds";
+/// Default name of the tokens counter (`type` is `input` or `output`).
+pub const TOKENS_TOTAL: &str = "inference_tokens_total";
+/// Label carrying the kind of token on the tokens counter: `input` or `output`.
+pub const LABEL_TOKEN_TYPE: &str = "type";
+/// HELP text of the time-to-first-token histogram.
+pub const HELP_TIME_TO_FIRST_TOKEN: &str =
+    "Time in seconds from the request to the first token (data frame) of its streamed response, by model.";
+/// HELP text of the time-per-output-token histogram.
+pub const HELP_TIME_PER_OUTPUT_TOKEN: &str =
+    "Time in seconds between output tokens of a streamed response after the first, (last - first) / (tokens - 1), by model.";
+/// HELP text of the tokens counter.
+pub const HELP_TOKENS_TOTAL: &str = "Tokens processed, by model and type (input, output).";
 
 /// Label carrying the model name on every metric.
 pub const LABEL_MODEL: &str = "model";
@@ -114,9 +141,9 @@ pub const DEFAULT_CONFIDENCE_BUCKETS: &[f64] = &[
     0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999,
 ];
 
-/// The names of the metrics, as one value.
+/// The names of the metrics, as one value: the four of every request, and the opt-in ones.
 ///
-/// The default is the seed's four names. Use [`MetricNames::with_prefix`] to give a second
+/// The default is the seed's four names (and `inference_…` names for the opt-in metrics). Use [`MetricNames::with_prefix`] to give a second
 /// family of metrics its own names (for example for a model that needs other latency buckets),
 /// or set each field to match an existing dashboard.
 ///
@@ -148,6 +175,14 @@ pub struct MetricNames {
     pub model_info: Cow<'static, str>,
     /// Model load time gauge. Defaults to `inference_model_load_duration_seconds`.
     pub model_load_duration_seconds: Cow<'static, str>,
+    /// Time-to-first-token histogram of streamed responses. Defaults to
+    /// `inference_time_to_first_token_seconds`.
+    pub time_to_first_token_seconds: Cow<'static, str>,
+    /// Time-per-output-token histogram of streamed responses. Defaults to
+    /// `inference_time_per_output_token_seconds`.
+    pub time_per_output_token_seconds: Cow<'static, str>,
+    /// Tokens counter. Defaults to `inference_tokens_total`.
+    pub tokens_total: Cow<'static, str>,
 }
 
 impl Default for MetricNames {
@@ -162,6 +197,9 @@ impl Default for MetricNames {
             prediction_confidence: Cow::Borrowed(PREDICTION_CONFIDENCE),
             model_info: Cow::Borrowed(MODEL_INFO),
             model_load_duration_seconds: Cow::Borrowed(MODEL_LOAD_DURATION_SECONDS),
+            time_to_first_token_seconds: Cow::Borrowed(TIME_TO_FIRST_TOKEN_SECONDS),
+            time_per_output_token_seconds: Cow::Borrowed(TIME_PER_OUTPUT_TOKEN_SECONDS),
+            tokens_total: Cow::Borrowed(TOKENS_TOTAL),
         }
     }
 }
@@ -194,11 +232,14 @@ impl MetricNames {
             prediction_confidence: p(PREDICTION_CONFIDENCE),
             model_info: p(MODEL_INFO),
             model_load_duration_seconds: p(MODEL_LOAD_DURATION_SECONDS),
+            time_to_first_token_seconds: p(TIME_TO_FIRST_TOKEN_SECONDS),
+            time_per_output_token_seconds: p(TIME_PER_OUTPUT_TOKEN_SECONDS),
+            tokens_total: p(TOKENS_TOTAL),
         }
     }
 
     /// Every name, in the order of the fields.
-    fn all(&self) -> [&Cow<'static, str>; 9] {
+    fn all(&self) -> [&Cow<'static, str>; 12] {
         [
             &self.requests_total,
             &self.request_latency_seconds,
@@ -209,6 +250,9 @@ impl MetricNames {
             &self.prediction_confidence,
             &self.model_info,
             &self.model_load_duration_seconds,
+            &self.time_to_first_token_seconds,
+            &self.time_per_output_token_seconds,
+            &self.tokens_total,
         ]
     }
 
@@ -288,6 +332,14 @@ mod tests {
     fn names_are_validated() {
         MetricNames::default().validate().unwrap();
         MetricNames::with_prefix("llm").validate().unwrap();
+        assert_eq!(
+            MetricNames::with_prefix("llm").tokens_total,
+            "llm_inference_tokens_total"
+        );
+        assert_eq!(
+            MetricNames::with_prefix("llm").time_to_first_token_seconds,
+            "llm_inference_time_to_first_token_seconds"
+        );
         assert!(MetricNames::with_prefix("9bad").validate().is_err());
         let mut n = MetricNames::default();
         n.predictions_total = n.requests_total.clone();

@@ -105,6 +105,23 @@ pub trait ClassifyResponse {
     fn classify_error(&self) -> Outcome {
         Outcome::ServerError
     }
+
+    /// Whether the outcome can still change at the end of the body, from its trailers (gRPC
+    /// sends its status there; see [`GrpcClassifier`](crate::GrpcClassifier)). When `true`,
+    /// the response body hands a trailers frame to
+    /// [`classify_trailers`](Self::classify_trailers) and records the request at that frame.
+    ///
+    /// Defaults to `false`: the body never looks at trailers, and the check is compiled away.
+    const READS_TRAILERS: bool = false;
+
+    /// The outcome the trailers at the end of the body decide, or `None` to keep the outcome
+    /// [`classify_response`](Self::classify_response) gave. Called only when
+    /// [`READS_TRAILERS`](Self::READS_TRAILERS) is `true`.
+    ///
+    /// Defaults to `None`.
+    fn classify_trailers(&self, _trailers: &HeaderMap) -> Option<Outcome> {
+        None
+    }
 }
 
 /// The default classifier: by HTTP status class (see [`Outcome::from_status`]).

@@ -8,20 +8,22 @@ use tower_service::Service;
 use crate::future::ResponseFuture;
 use crate::layer::{LatencyEnd, ModelSource};
 use crate::outcome::ClassifyResponse;
+use crate::streaming::{NoStreaming, TrackStream};
 
 /// A service monitored by [`InferenceMonitorLayer`](crate::InferenceMonitorLayer).
 ///
 /// Its error type is the inner service's, unchanged; its response body is
 /// [`ResponseBody`](crate::ResponseBody), which ends the measurement at the end of the body.
 #[derive(Clone)]
-pub struct InferenceMonitorService<S, M, C> {
+pub struct InferenceMonitorService<S, M, C, T = NoStreaming> {
     pub(crate) inner: S,
     pub(crate) models: M,
     pub(crate) classifier: C,
+    pub(crate) stream: T,
     pub(crate) latency: LatencyEnd,
 }
 
-impl<S: fmt::Debug, M: fmt::Debug, C> fmt::Debug for InferenceMonitorService<S, M, C> {
+impl<S: fmt::Debug, M: fmt::Debug, C, T> fmt::Debug for InferenceMonitorService<S, M, C, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InferenceMonitorService")
             .field("inner", &self.inner)
@@ -31,7 +33,7 @@ impl<S: fmt::Debug, M: fmt::Debug, C> fmt::Debug for InferenceMonitorService<S, 
     }
 }
 
-impl<S, M, C> InferenceMonitorService<S, M, C> {
+impl<S, M, C, T> InferenceMonitorService<S, M, C, T> {
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -48,16 +50,18 @@ impl<S, M, C> InferenceMonitorService<S, M, C> {
     }
 }
 
-impl<S, M, C, ReqBody, ResBody> Service<http::Request<ReqBody>> for InferenceMonitorService<S, M, C>
+impl<S, M, C, T, ReqBody, ResBody> Service<http::Request<ReqBody>>
+    for InferenceMonitorService<S, M, C, T>
 where
     S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
     M: ModelSource,
     C: ClassifyResponse + Clone,
+    T: TrackStream,
     ResBody: http_body::Body,
 {
-    type Response = http::Response<crate::ResponseBody<ResBody>>;
+    type Response = http::Response<crate::ResponseBody<ResBody, C, T::State>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, C>;
+    type Future = ResponseFuture<S::Future, C, T>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -75,6 +79,7 @@ where
             self.inner.call(request),
             guard,
             self.classifier.clone(),
+            self.stream.clone(),
             self.latency,
         )
     }

@@ -30,7 +30,8 @@ use http::{Request, Response, Uri};
 use http_body::Body;
 use http_body_util::Full;
 use inference_monitor::{
-    monitor, InferenceMonitorLayer, ModelMonitor, Monitor, Outcome, Prediction, Signal, Stage,
+    monitor, GrpcClassifier, InferenceMonitorLayer, ModelMonitor, Monitor, Outcome, Prediction,
+    Signal, Stage,
 };
 use tower::{service_fn, Layer, Service};
 
@@ -275,6 +276,46 @@ fn the_layer_with_models_from_the_request_adds_no_allocation_per_request() {
     assert_eq!(other - bare_other, 0);
     // `unknown` (the fallback) is built with the layer, `fraud` by the first request.
     assert_eq!(monitor.model_count(), 2);
+}
+
+/// The opt-in layers allocate nothing per request either: the Open Inference Protocol path,
+/// gRPC classification and the streaming signals (once a model's handles are registered).
+#[test]
+fn the_opt_in_layers_add_no_allocation_per_request() {
+    let _noop = metrics::set_default_local_recorder(&metrics::NoopRecorder);
+    let waker = waker();
+    let path = "/v2/models/fraud/infer";
+    let mut bare = handler();
+    send(&mut bare, request_to(path), &waker);
+    let bare = allocations(N, || send(&mut bare, request_to(path), &waker));
+
+    let monitor = Monitor::new();
+    let mut open = InferenceMonitorLayer::open_inference(&monitor, "unknown").layer(handler());
+    send(&mut open, request_to(path), &waker);
+    let open = allocations(N, || send(&mut open, request_to(path), &waker));
+
+    let mut only = InferenceMonitorLayer::open_inference(&monitor, "unknown")
+        .only_models(["fraud"])
+        .layer(handler());
+    send(&mut only, request_to(path), &waker);
+    let only = allocations(N, || send(&mut only, request_to(path), &waker));
+
+    let mut grpc = InferenceMonitorLayer::for_model(monitor.model("fraud"))
+        .classify_with(GrpcClassifier)
+        .layer(handler());
+    send(&mut grpc, request_to(path), &waker);
+    let grpc = allocations(N, || send(&mut grpc, request_to(path), &waker));
+
+    let mut streaming = InferenceMonitorLayer::for_model(monitor.model("fraud"))
+        .streaming()
+        .layer(handler());
+    send(&mut streaming, request_to(path), &waker); // registers the streaming handles
+    let streaming = allocations(N, || send(&mut streaming, request_to(path), &waker));
+
+    assert_eq!(open - bare, 0);
+    assert_eq!(only - bare, 0);
+    assert_eq!(grpc - bare, 0);
+    assert_eq!(streaming - bare, 0);
 }
 
 #[test]

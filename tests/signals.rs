@@ -316,7 +316,7 @@ fn bucket_lists_are_validated() {
         .unwrap()
         .build()
         .unwrap();
-    let [_, _, batch, confidence] = monitor.histogram_buckets();
+    let [_, _, batch, confidence, _, _] = monitor.histogram_buckets();
     assert_eq!(batch, ("inference_batch_size", &[1.0, 8.0][..]));
     assert_eq!(
         confidence,

@@ -1,5 +1,6 @@
-//! axum glue (feature `axum`): [`Prediction`] is a response part and [`MetricsHandle`] a
-//! response, so handlers can return them directly.
+//! axum glue (feature `axum`): [`Prediction`] and [`TokenUsage`](crate::TokenUsage) are
+//! response parts and [`MetricsHandle`](crate::MetricsHandle) a response, so handlers can
+//! return them directly.
 //!
 //! ```
 //! use axum::{routing::{get, post}, Json, Router};
@@ -24,6 +25,15 @@ use axum_core::response::{IntoResponseParts, ResponseParts};
 use crate::Prediction;
 
 impl IntoResponseParts for Prediction {
+    type Error = Infallible;
+
+    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        res.extensions_mut().insert(self);
+        Ok(res)
+    }
+}
+
+impl IntoResponseParts for crate::TokenUsage {
     type Error = Infallible;
 
     fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {

@@ -1,0 +1,112 @@
+//! [`OpenInference`]: the model of a request taken from its Open Inference Protocol path,
+//! `/v2/models/{name}/infer` or `/v2/models/{name}/versions/{version}/infer`.
+
+use std::fmt;
+
+use crate::layer::ModelSource;
+use crate::{InFlight, ModelMonitor, Monitor};
+
+/// The model named in the path of an Open Inference Protocol request (the v2 inference protocol
+/// of Triton and others). Made by [`InferenceMonitorLayer::open_inference`](crate::InferenceMonitorLayer::open_inference).
+///
+/// - `/v2/models/{name}/infer` and `/v2/models/{name}/versions/{version}/infer` are counted under
+///   `{name}` (the version is not a label: it would multiply the series at every release; put
+///   it in a model info metric instead).
+/// - Every other path (health, metadata, a path that is not the protocol's) is counted under
+///   the fallback model.
+/// - By default any name is admitted through the monitor's model limiter: past
+///   [`max_models`](crate::MonitorBuilder::max_models) distinct names, new names share the model
+///   `other`. With [`only_models`](crate::InferenceMonitorLayer::only_models), only the models
+///   the server really serves get their own series and every other name goes to the fallback;
+///   that is the better choice when the list is known, since a client naming models that do not
+///   exist then creates no series at all.
+#[derive(Clone)]
+pub struct OpenInference {
+    monitor: Monitor,
+    fallback: ModelMonitor,
+    only: Option<Box<[ModelMonitor]>>,
+}
+
+impl fmt::Debug for OpenInference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenInference")
+            .field("fallback", &self.fallback.name())
+            .field(
+                "only",
+                &self
+                    .only
+                    .as_ref()
+                    .map(|m| m.iter().map(ModelMonitor::name).collect::<Vec<_>>()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenInference {
+    pub(crate) fn new(monitor: &Monitor, fallback: &str) -> Self {
+        Self {
+            monitor: monitor.clone(),
+            fallback: monitor.model(fallback),
+            only: None,
+        }
+    }
+
+    pub(crate) fn only<I, N>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let mut models: Vec<ModelMonitor> = Vec::new();
+        for name in names {
+            let model = self.monitor.model(name.as_ref());
+            if !models.iter().any(|m| m.name() == model.name()) {
+                models.push(model);
+            }
+        }
+        self.only = Some(models.into_boxed_slice());
+        self
+    }
+
+    /// The model of `path`, if it is an inference path of the protocol.
+    ///
+    /// ```
+    /// use inference_monitor::OpenInference;
+    ///
+    /// assert_eq!(OpenInference::model_in_path("/v2/models/loan/infer"), Some("loan"));
+    /// assert_eq!(OpenInference::model_in_path("/v2/models/loan/versions/3/infer"), Some("loan"));
+    /// assert_eq!(OpenInference::model_in_path("/v2/models/loan/ready"), None);
+    /// assert_eq!(OpenInference::model_in_path("/v2/models//infer"), None);
+    /// ```
+    #[must_use]
+    pub fn model_in_path(path: &str) -> Option<&str> {
+        let rest = path.strip_prefix("/v2/models/")?;
+        let (name, rest) = rest.split_once('/')?;
+        if name.is_empty() {
+            return None;
+        }
+        let infer = match rest.strip_prefix("versions/") {
+            Some(versioned) => {
+                let (version, tail) = versioned.split_once('/')?;
+                !version.is_empty() && tail == "infer"
+            }
+            None => rest == "infer",
+        };
+        infer.then_some(name)
+    }
+}
+
+impl ModelSource for OpenInference {
+    fn start<B>(&self, request: &http::Request<B>) -> InFlight {
+        let Some(name) = Self::model_in_path(request.uri().path()) else {
+            return self.fallback.start();
+        };
+        match &self.only {
+            Some(models) => models
+                .iter()
+                .find(|m| m.name() == name)
+                .unwrap_or(&self.fallback)
+                .start(),
+            None => self.monitor.start_request(name),
+        }
+    }
+}
