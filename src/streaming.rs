@@ -27,7 +27,7 @@ use crate::InFlight;
 ///
 /// let mut response = http::Response::new(String::from("data: Hello\n\n"));
 /// TokenUsage::input(12).insert_into(&mut response);
-/// assert_eq!(response.extensions.get::<TokenUsage>().map(TokenUsage::input_tokens), Some(12));
+/// assert_eq!(response.extensions().get::<TokenUsage>().map(TokenUsage::input_tokens), Some(12));
 /// ```
 ///
 /// With the `axum` feature it is a response part: `(TokenUsage::input(12), Sse::new(stream))`.
