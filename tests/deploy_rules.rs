@@ -30,7 +30,7 @@ const RUNBOOK_BASE: &str =
     "https://github.com/inference-monitor/inference-monitor/blob/main/docs/alerts.md#";
 
 /// The alerts the deployment must provide, whatever else it adds.
-const REQUIRED_ALERTS: [&str; 7] = [
+const REQUIRED_ALERTS: [&str; 10] = [
     "InferenceHighErrorRatio",
     "InferenceHighLatencyP95",
     "InferenceTargetDown",
@@ -38,6 +38,9 @@ const REQUIRED_ALERTS: [&str; 7] = [
     "InferenceRequestsPilingUp",
     "InferencePredictionShift",
     "InferenceHighClientErrorRatio",
+    "InferencePredictionDrift",
+    "InferenceConfidenceCollapse",
+    "InferenceSlowFirstToken",
 ];
 
 fn root() -> &'static Path {
