@@ -4,7 +4,10 @@
 //!   `amtool check-config` all pass on them;
 //! - a rule file with a broken expression is refused, so the checks can fail;
 //! - every alert has a `severity` label, `summary`, `description` and `runbook` annotations,
-//!   a runbook section in `docs/alerts.md`, and unit tests where it fires and stays quiet.
+//!   a runbook section in `docs/alerts.md`, and unit tests where it fires and stays quiet;
+//! - the Prometheus Operator copy of the recording rules (`deploy/kubernetes/recording-rules.yaml`)
+//!   holds the same groups, intervals, rule names and expressions as the unit-tested
+//!   `deploy/prometheus/recording_rules.yml`.
 //!
 //! `promtool` and `amtool` come from the Debian packages `prometheus` and
 //! `prometheus-alertmanager`. Without them the tests that need them print a "skipped" message
@@ -20,12 +23,14 @@ const PROMETHEUS_CONFIG: &str = "deploy/prometheus/prometheus.yml";
 const ALERT_RULES: &str = "deploy/prometheus/alerts.yml";
 const ALERT_TESTS: &str = "deploy/prometheus/alerts_test.yml";
 const ALERTMANAGER_CONFIG: &str = "deploy/alertmanager/alertmanager.yml";
+const RECORDING_RULES: &str = "deploy/prometheus/recording_rules.yml";
+const RECORDING_RULES_KUBERNETES: &str = "deploy/kubernetes/recording-rules.yaml";
 const RUNBOOKS: &str = "docs/alerts.md";
 const RUNBOOK_BASE: &str =
     "https://github.com/inference-monitor/inference-monitor/blob/main/docs/alerts.md#";
 
 /// The alerts the deployment must provide, whatever else it adds.
-const REQUIRED_ALERTS: [&str; 7] = [
+const REQUIRED_ALERTS: [&str; 10] = [
     "InferenceHighErrorRatio",
     "InferenceHighLatencyP95",
     "InferenceTargetDown",
@@ -33,6 +38,9 @@ const REQUIRED_ALERTS: [&str; 7] = [
     "InferenceRequestsPilingUp",
     "InferencePredictionShift",
     "InferenceHighClientErrorRatio",
+    "InferencePredictionDrift",
+    "InferenceConfidenceCollapse",
+    "InferenceSlowFirstToken",
 ];
 
 fn root() -> &'static Path {
@@ -564,4 +572,117 @@ fn every_alert_has_a_firing_and_a_quiet_unit_test() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+// ------------------------------------------------------------------------------------------
+// The Kubernetes recording rules are the tested ones
+// ------------------------------------------------------------------------------------------
+
+/// A rule group as far as recording rules go: its name, its `interval` (if set) and its rules,
+/// each as (record name, expression with every run of whitespace made one space).
+#[derive(Debug, Default, PartialEq)]
+struct RecordingGroup {
+    name: String,
+    interval: Option<String>,
+    rules: Vec<(String, String)>,
+}
+
+/// Reads the groups of a Prometheus rule file, or of the `spec` of a `PrometheusRule` (the same
+/// shape, indented deeper): `- name:` starts a group, `interval:` sets its interval, `- record:`
+/// starts a rule, and `expr:` is a plain value or a block scalar (`|` / `>`) on the lines below.
+/// Comment lines are skipped.
+fn recording_groups(text: &str) -> Vec<RecordingGroup> {
+    let mut groups: Vec<RecordingGroup> = Vec::new();
+    // Indentation of the `expr:` key whose block scalar is being read.
+    let mut block: Option<usize> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        if let Some(key_indent) = block {
+            if indent > key_indent {
+                if let Some((_, expr)) = groups.last_mut().and_then(|g| g.rules.last_mut()) {
+                    expr.push(' ');
+                    expr.push_str(trimmed);
+                }
+                continue;
+            }
+            block = None;
+        }
+        if let Some(name) = trimmed.strip_prefix("- name:") {
+            groups.push(RecordingGroup {
+                name: unquote(name),
+                ..RecordingGroup::default()
+            });
+        } else if let Some(interval) = trimmed.strip_prefix("interval:") {
+            if let Some(group) = groups.last_mut() {
+                group.interval = Some(unquote(interval));
+            }
+        } else if let Some(record) = trimmed.strip_prefix("- record:") {
+            if let Some(group) = groups.last_mut() {
+                group.rules.push((unquote(record), String::new()));
+            }
+        } else if let Some(expr) = trimmed.strip_prefix("expr:") {
+            let expr = expr.trim();
+            if expr.starts_with('|') || expr.starts_with('>') {
+                block = Some(indent);
+            } else if let Some((_, e)) = groups.last_mut().and_then(|g| g.rules.last_mut()) {
+                e.push_str(&unquote(expr));
+            }
+        }
+    }
+    for group in &mut groups {
+        for (_, expr) in &mut group.rules {
+            *expr = expr.split_whitespace().collect::<Vec<_>>().join(" ");
+        }
+    }
+    groups
+}
+
+#[test]
+fn the_recording_rule_reader_reads_groups_intervals_and_block_expressions() {
+    let groups = recording_groups(
+        "groups:\n  - name: a\n    rules:\n      # c\n      - record: x:y:rate5m\n\
+         \x20       expr: sum by (m) (rate(y[5m]))\n  - name: 'b'\n    interval: 1m\n\
+         \x20   rules:\n      - record: z\n        expr: |\n          sum(\n\n            x:y:rate5m\n\
+         \x20         )\n      - record: w\n        expr: \"up\"\n",
+    );
+    assert_eq!(
+        groups,
+        [
+            RecordingGroup {
+                name: "a".into(),
+                interval: None,
+                rules: vec![("x:y:rate5m".into(), "sum by (m) (rate(y[5m]))".into())],
+            },
+            RecordingGroup {
+                name: "b".into(),
+                interval: Some("1m".into()),
+                rules: vec![
+                    ("z".into(), "sum( x:y:rate5m )".into()),
+                    ("w".into(), "up".into()),
+                ],
+            },
+        ]
+    );
+}
+
+/// The `PrometheusRule` has no unit tests of its own: it must be the tested file, rule for rule.
+#[test]
+fn the_kubernetes_recording_rules_are_the_tested_ones() {
+    let tested = recording_groups(&read(RECORDING_RULES));
+    let kubernetes = recording_groups(&read(RECORDING_RULES_KUBERNETES));
+    let records = |groups: &[RecordingGroup]| groups.iter().map(|g| g.rules.len()).sum::<usize>();
+    assert!(
+        records(&tested) >= 15,
+        "only {} recording rules read from {RECORDING_RULES}",
+        records(&tested)
+    );
+    assert_eq!(
+        kubernetes, tested,
+        "{RECORDING_RULES_KUBERNETES} differs from {RECORDING_RULES} (left: Kubernetes, right: \
+         the tested file): copy the groups, intervals and expressions over"
+    );
 }

@@ -26,6 +26,20 @@ const REQUIRED_PANELS: &[(&str, &str)] = &[
     ("Latency heatmap", "heatmap"),
     ("Prediction distribution", "timeseries"),
     ("Predictions per second by label", "timeseries"),
+    ("Prediction confidence", "heatmap"),
+    ("Low-confidence share (< 0.6)", "timeseries"),
+    ("Prediction drift (PSI, 1h vs 7d)", "timeseries"),
+    ("Pipeline", "row"),
+    ("Stage latency p50 / p95", "timeseries"),
+    ("Mean time per stage", "timeseries"),
+    ("Batch size", "timeseries"),
+    ("Generation", "row"),
+    ("Tokens per second", "timeseries"),
+    ("Time to first token p50 / p95", "timeseries"),
+    ("Time per output token p50 / p95", "timeseries"),
+    ("Model", "row"),
+    ("Model versions", "table"),
+    ("Model load time", "stat"),
     ("Process CPU", "timeseries"),
     ("Resident memory", "timeseries"),
     ("Open file descriptors", "timeseries"),
@@ -239,6 +253,168 @@ fn key_queries_are_the_documented_ones() {
 
     let disk = panel_by_title(&d, "Disk used (/)");
     assert!(exprs(disk)[0].contains(r#"mountpoint="/""#));
+}
+
+/// The steps of a panel's thresholds: `None` for the base step, then each value.
+fn threshold_steps(panel: &Value) -> Vec<Option<f64>> {
+    panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s["value"].as_f64())
+        .collect()
+}
+
+#[test]
+fn the_opt_in_signal_panels_query_the_documented_series() {
+    let d = dashboard();
+
+    let confidence = panel_by_title(&d, "Prediction confidence");
+    assert_eq!(confidence["targets"][0]["format"], "heatmap");
+    assert_eq!(
+        exprs(confidence),
+        [
+            r#"sum by (le) (rate(inference_prediction_confidence_bucket{model=~"$model"}[$__rate_interval]))"#
+        ]
+    );
+
+    // The alert InferenceConfidenceCollapse's share, with its 30% as the red line.
+    let low = panel_by_title(&d, "Low-confidence share (< 0.6)");
+    assert_eq!(
+        exprs(low),
+        [concat!(
+            r#"sum by (model) (rate(inference_prediction_confidence_bucket{model=~"$model",le="0.6"}[$__rate_interval]))"#,
+            "\n  / ",
+            r#"(sum by (model) (rate(inference_prediction_confidence_count{model=~"$model"}[$__rate_interval])) > 0)"#
+        )]
+    );
+    assert_eq!(low["fieldConfig"]["defaults"]["unit"], "percentunit");
+    assert_eq!(threshold_steps(low), [None, Some(0.3)]);
+
+    // The recorded PSI, orange from 0.1 (moderate) and red from 0.2 (the alert's threshold).
+    let drift = panel_by_title(&d, "Prediction drift (PSI, 1h vs 7d)");
+    assert_eq!(
+        exprs(drift),
+        [r#"model:inference_predictions:psi_1h_7d{model=~"$model"}"#]
+    );
+    assert_eq!(threshold_steps(drift), [None, Some(0.1), Some(0.2)]);
+
+    let stages = panel_by_title(&d, "Stage latency p50 / p95");
+    assert_eq!(stages["fieldConfig"]["defaults"]["unit"], "s");
+    assert_eq!(
+        exprs(stages),
+        [
+            r#"histogram_quantile(0.5, sum by (stage, le) (rate(inference_stage_duration_seconds_bucket{model=~"$model"}[$__rate_interval])))"#,
+            r#"histogram_quantile(0.95, sum by (stage, le) (rate(inference_stage_duration_seconds_bucket{model=~"$model"}[$__rate_interval])))"#,
+        ]
+    );
+
+    let mean_stage = panel_by_title(&d, "Mean time per stage");
+    assert_eq!(
+        mean_stage["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"],
+        "normal"
+    );
+    assert_eq!(
+        exprs(mean_stage),
+        [concat!(
+            r#"sum by (stage) (rate(inference_stage_duration_seconds_sum{model=~"$model"}[$__rate_interval]))"#,
+            "\n  / ",
+            r#"(sum by (stage) (rate(inference_stage_duration_seconds_count{model=~"$model"}[$__rate_interval])) > 0)"#
+        )]
+    );
+
+    let batch = panel_by_title(&d, "Batch size");
+    assert_eq!(
+        exprs(batch),
+        [
+            concat!(
+                r#"sum(rate(inference_batch_size_sum{model=~"$model"}[$__rate_interval]))"#,
+                "\n  / ",
+                r#"(sum(rate(inference_batch_size_count{model=~"$model"}[$__rate_interval])) > 0)"#
+            ),
+            r#"histogram_quantile(0.95, sum by (le) (rate(inference_batch_size_bucket{model=~"$model"}[$__rate_interval])))"#,
+        ]
+    );
+
+    let tokens = panel_by_title(&d, "Tokens per second");
+    assert_eq!(
+        exprs(tokens),
+        [r#"sum by (type) (rate(inference_tokens_total{model=~"$model"}[$__rate_interval]))"#]
+    );
+
+    // Time to first token, with the alert InferenceSlowFirstToken's 2.5 s as the red line.
+    let ttft = panel_by_title(&d, "Time to first token p50 / p95");
+    assert_eq!(
+        exprs(ttft),
+        [
+            r#"histogram_quantile(0.5, sum by (le) (rate(inference_time_to_first_token_seconds_bucket{model=~"$model"}[$__rate_interval])))"#,
+            r#"histogram_quantile(0.95, sum by (le) (rate(inference_time_to_first_token_seconds_bucket{model=~"$model"}[$__rate_interval])))"#,
+        ]
+    );
+    assert_eq!(threshold_steps(ttft), [None, Some(2.5)]);
+
+    let tpot = panel_by_title(&d, "Time per output token p50 / p95");
+    assert_eq!(
+        exprs(tpot),
+        [
+            r#"histogram_quantile(0.5, sum by (le) (rate(inference_time_per_output_token_seconds_bucket{model=~"$model"}[$__rate_interval])))"#,
+            r#"histogram_quantile(0.95, sum by (le) (rate(inference_time_per_output_token_seconds_bucket{model=~"$model"}[$__rate_interval])))"#,
+        ]
+    );
+
+    // One row per (model, version), counting the replicas that serve it.
+    let versions = panel_by_title(&d, "Model versions");
+    assert_eq!(
+        exprs(versions),
+        [r#"count by (model, version) (inference_model_info{model=~"$model"})"#]
+    );
+    assert_eq!(versions["targets"][0]["format"], "table");
+    assert_eq!(versions["targets"][0]["instant"], true);
+
+    let load = panel_by_title(&d, "Model load time");
+    assert_eq!(load["fieldConfig"]["defaults"]["unit"], "s");
+    assert_eq!(
+        exprs(load),
+        [r#"max by (model) (inference_model_load_seconds{model=~"$model"})"#]
+    );
+}
+
+/// Every recorded series a panel reads (a name with a colon, `level:metric:operations`) is
+/// recorded by `deploy/prometheus/recording_rules.yml`.
+#[test]
+fn recorded_series_the_dashboard_reads_are_recorded() {
+    let rules = std::fs::read_to_string(repo_path("deploy/prometheus/recording_rules.yml"))
+        .expect("read recording_rules.yml");
+    let recorded: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- record:"))
+        .map(str::trim)
+        .collect();
+    let d = dashboard();
+    let mut read = Vec::new();
+    for panel in panels(&d) {
+        for expr in exprs(panel) {
+            // Template variables such as ${model:regex} are not series names.
+            let mut text = expr.to_owned();
+            while let Some(start) = text.find("${") {
+                let end = text[start..]
+                    .find('}')
+                    .map_or(text.len(), |e| start + e + 1);
+                text.replace_range(start..end, " ");
+            }
+            for name in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')) {
+                if name.contains(':') && !name.starts_with(|c: char| c.is_ascii_digit()) {
+                    assert!(
+                        recorded.contains(&name),
+                        "{}: reads {name}, which recording_rules.yml does not record",
+                        label(panel)
+                    );
+                    read.push(name.to_owned());
+                }
+            }
+        }
+    }
+    assert_eq!(read, ["model:inference_predictions:psi_1h_7d"]);
 }
 
 fn runs(program: &str) -> bool {

@@ -32,7 +32,11 @@ const SHOWN = relative(process.cwd(), DASHBOARD).startsWith('..') ? DASHBOARD : 
 /** The data source every panel and target must use: the dashboard's `datasource` variable. */
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
 
-/** Metrics the dashboard may query: what inference-monitor, metrics-process and node exporter export. */
+/**
+ * Metrics the dashboard may query: what inference-monitor (its four metrics and the opt-in
+ * signals), metrics-process and node exporter export, and the series recorded by
+ * deploy/prometheus/recording_rules.yml.
+ */
 const KNOWN_METRICS = new Set([
   'inference_requests_total',
   'inference_request_latency_seconds_bucket',
@@ -40,6 +44,23 @@ const KNOWN_METRICS = new Set([
   'inference_request_latency_seconds_count',
   'inference_predictions_total',
   'inference_inprogress_requests',
+  // opt-in signals
+  'inference_stage_duration_seconds_bucket',
+  'inference_stage_duration_seconds_sum',
+  'inference_stage_duration_seconds_count',
+  'inference_batch_size_bucket',
+  'inference_batch_size_sum',
+  'inference_batch_size_count',
+  'inference_prediction_confidence_bucket',
+  'inference_prediction_confidence_sum',
+  'inference_prediction_confidence_count',
+  'inference_time_to_first_token_seconds_bucket',
+  'inference_time_per_output_token_seconds_bucket',
+  'inference_tokens_total',
+  'inference_model_info',
+  'inference_model_load_seconds',
+  // recorded by deploy/prometheus/recording_rules.yml
+  'model:inference_predictions:psi_1h_7d',
   'process_cpu_seconds_total',
   'process_resident_memory_bytes',
   'process_open_fds',
