@@ -10,7 +10,6 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use super::access::base64_encode;
 use super::http1;
 use super::prometheus::{MetricsHandle, CONTENT_TYPE};
 
@@ -78,7 +77,7 @@ impl Pushgateway {
 
 /// `value` in base64url without padding; an empty value is `=`, as the gateway asks.
 fn base64url(value: &str) -> String {
-    let encoded: String = base64_encode(value.as_bytes())
+    let encoded: String = crate::base64::encode(value.as_bytes())
         .chars()
         .filter(|c| *c != '=')
         .map(|c| match c {
