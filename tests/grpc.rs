@@ -5,7 +5,6 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body::{Body, Frame};
@@ -14,26 +13,10 @@ use inference_monitor::testing::TestRecorder;
 use inference_monitor::{FixedModel, GrpcClassifier, InferenceMonitorLayer};
 use tower::{service_fn, Layer, ServiceExt};
 
-type Bytes = axum::body::Bytes;
+#[path = "common/frames.rs"]
+mod frames;
 
-/// A body yielding its frames one poll at a time.
-struct Frames(VecDeque<Frame<Bytes>>);
-
-impl Body for Frames {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.pop_front().map(Ok))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
-    }
-}
+use frames::{Bytes, Frames};
 
 /// Where a response puts its `grpc-status`.
 #[derive(Clone, Copy)]

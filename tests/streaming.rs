@@ -2,10 +2,8 @@
 //! exact token counts, one time-to-first-token and one time-per-output-token sample per
 //! response, their lower bounds set by known delays, and a client leaving mid-stream.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{HeaderValue, Request, Response};
@@ -14,30 +12,14 @@ use inference_monitor::testing::TestRecorder;
 use inference_monitor::{InferenceMonitorLayer, LatencyEnd, Monitor, TokenUsage};
 use tower::{service_fn, Layer, Service, ServiceExt};
 
-type Bytes = axum::body::Bytes;
+#[path = "common/frames.rs"]
+mod frames;
+
+use frames::Frames;
 
 const TTFT: &str = "inference_time_to_first_token_seconds";
 const TPOT: &str = "inference_time_per_output_token_seconds";
 const TOKENS: &str = "inference_tokens_total";
-
-/// A body yielding its chunks one poll at a time.
-struct Chunks(VecDeque<Bytes>);
-
-impl Body for Chunks {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
-    }
-}
 
 /// A generator answering `chunks`, with `usage` as its response extension and `content_type`.
 fn generator(
@@ -46,17 +28,12 @@ fn generator(
     content_type: &'static str,
 ) -> impl Service<
     Request<()>,
-    Response = Response<Chunks>,
+    Response = Response<Frames>,
     Error = Infallible,
-    Future = impl std::future::Future<Output = Result<Response<Chunks>, Infallible>>,
+    Future = impl std::future::Future<Output = Result<Response<Frames>, Infallible>>,
 > + Clone {
     service_fn(move |_req: Request<()>| async move {
-        let body = Chunks(
-            chunks
-                .iter()
-                .map(|c| Bytes::from_static(c.as_bytes()))
-                .collect(),
-        );
+        let body = Frames::data(chunks.iter().map(|c| c.as_bytes()));
         let mut res = Response::new(body);
         res.headers_mut().insert(
             http::header::CONTENT_TYPE,
@@ -259,9 +236,7 @@ async fn an_error_answer_is_not_a_stream_of_tokens() {
     let svc = InferenceMonitorLayer::new("llm")
         .streaming()
         .layer(service_fn(|_req: Request<()>| async {
-            let body = Chunks(VecDeque::from([Bytes::from_static(
-                b"{\"error\":\"empty\"}",
-            )]));
+            let body = Frames::data([&b"{\"error\":\"empty\"}"[..]]);
             let mut res = Response::new(body);
             *res.status_mut() = http::StatusCode::UNPROCESSABLE_ENTITY;
             TokenUsage::input(5).insert_into(&mut res);
