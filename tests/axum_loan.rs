@@ -283,8 +283,18 @@ fn scores_a_batch_and_reports_its_size_labels_and_confidences() {
             batch_body(&applications(65)),
             413,
         ),
-        ("malformed", "application/json", "{\"applications\": [".into(), 400),
-        ("invalid application", "application/json", invalid_second, 422),
+        (
+            "malformed",
+            "application/json",
+            "{\"applications\": [".into(),
+            400,
+        ),
+        (
+            "invalid application",
+            "application/json",
+            invalid_second,
+            422,
+        ),
         ("bare array", "application/json", "[]".into(), 422),
         ("not JSON", "text/plain", batch_body(&applications(2)), 415),
     ];

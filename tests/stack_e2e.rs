@@ -242,7 +242,9 @@ fn prometheus_sees_exactly_the_traffic_and_the_alert_reaches_the_webhook() {
     let loan_batches = |part: &str| {
         scalar(
             p,
-            &format!(r#"sum(inference_batch_size_{part}{{job="loan_inference_service",model="loan"}})"#),
+            &format!(
+                r#"sum(inference_batch_size_{part}{{job="loan_inference_service",model="loan"}})"#
+            ),
         )
     };
     assert_eq!(loan_batches("count"), Some(1.0));
@@ -285,12 +287,17 @@ fn prometheus_sees_exactly_the_traffic_and_the_alert_reaches_the_webhook() {
     let tokens = |kind: &str| {
         scalar(
             p,
-            &format!(r#"sum(inference_tokens_total{{job="stream",model="tiny-generator",type="{kind}"}})"#),
+            &format!(
+                r#"sum(inference_tokens_total{{job="stream",model="tiny-generator",type="{kind}"}})"#
+            ),
         )
     };
     assert_eq!(tokens("output"), Some(14.0));
     assert_eq!(tokens("input"), Some(10.0));
-    assert_eq!(streamed("inference_time_per_output_token_seconds_count"), Some(4.0));
+    assert_eq!(
+        streamed("inference_time_per_output_token_seconds_count"),
+        Some(4.0)
+    );
     assert_eq!(
         scalar(
             p,

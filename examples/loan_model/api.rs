@@ -494,7 +494,8 @@ mod tests {
         let applications = parse_batch(JSON, Ok(body.as_bytes())).unwrap();
         assert_eq!(applications.len(), 3);
         let decisions: Vec<Decision> = applications.iter().map(|a| model.predict(a)).collect();
-        let one = |text: &str| model.predict(&parse_application(JSON, Ok(text.as_bytes())).unwrap());
+        let one =
+            |text: &str| model.predict(&parse_application(JSON, Ok(text.as_bytes())).unwrap());
         assert_eq!(decisions, [one(GOOD), one(risky), one(GOOD)]);
         assert_eq!(decisions[1].label, "rejected");
         let answer = batch_answer(&model, &decisions);
@@ -510,26 +511,76 @@ mod tests {
         let full = vec![GOOD; MAX_BATCH].join(",");
         let full = format!(r#"{{"applications": [{full}]}}"#);
         assert!(full.len() <= BATCH_BODY_LIMIT, "{}", full.len());
-        assert_eq!(parse_batch(JSON, Ok(full.as_bytes())).unwrap().len(), MAX_BATCH);
+        assert_eq!(
+            parse_batch(JSON, Ok(full.as_bytes())).unwrap().len(),
+            MAX_BATCH
+        );
     }
 
     #[test]
     fn every_refused_batch_is_a_json_error_with_the_right_status() {
         let invalid = GOOD.replace("urban", "moon");
         let too_many = vec![GOOD; MAX_BATCH + 1].join(",");
-        let too_long = format!(r#"{{"applications": ["{}"]}}"#, "x".repeat(BATCH_BODY_LIMIT));
-        let cases: [(&str, Option<&str>, String, u16, Option<&str>); 11] = [
+        let too_long = format!(
+            r#"{{"applications": ["{}"]}}"#,
+            "x".repeat(BATCH_BODY_LIMIT)
+        );
+        // What, content type, body, expected status and `field`.
+        type BatchCase<'a> = (&'a str, Option<&'a str>, String, u16, Option<&'a str>);
+        let cases: [BatchCase; 11] = [
             ("text", Some("text/plain"), "{}".into(), 415, None),
-            ("bad syntax", JSON, r#"{"applications": ["#.into(), 400, None),
+            (
+                "bad syntax",
+                JSON,
+                r#"{"applications": ["#.into(),
+                400,
+                None,
+            ),
             ("too long", JSON, too_long, 413, None),
             ("bare array", JSON, format!("[{GOOD}]"), 422, Some("body")),
-            ("unknown key", JSON, r#"{"applications": [], "x": 1}"#.into(), 422, Some("body")),
+            (
+                "unknown key",
+                JSON,
+                r#"{"applications": [], "x": 1}"#.into(),
+                422,
+                Some("body"),
+            ),
             ("missing", JSON, "{}".into(), 422, Some("applications")),
-            ("not an array", JSON, format!(r#"{{"applications": {GOOD}}}"#), 422, Some("applications")),
-            ("empty", JSON, r#"{"applications": []}"#.into(), 422, Some("applications")),
-            ("too many", JSON, format!(r#"{{"applications": [{too_many}]}}"#), 413, Some("applications")),
-            ("invalid second", JSON, format!(r#"{{"applications": [{GOOD}, {invalid}]}}"#), 422, Some("property_area")),
-            ("not an object inside", JSON, format!(r#"{{"applications": [{GOOD}, 7]}}"#), 422, Some("body")),
+            (
+                "not an array",
+                JSON,
+                format!(r#"{{"applications": {GOOD}}}"#),
+                422,
+                Some("applications"),
+            ),
+            (
+                "empty",
+                JSON,
+                r#"{"applications": []}"#.into(),
+                422,
+                Some("applications"),
+            ),
+            (
+                "too many",
+                JSON,
+                format!(r#"{{"applications": [{too_many}]}}"#),
+                413,
+                Some("applications"),
+            ),
+            (
+                "invalid second",
+                JSON,
+                format!(r#"{{"applications": [{GOOD}, {invalid}]}}"#),
+                422,
+                Some("property_area"),
+            ),
+            (
+                "not an object inside",
+                JSON,
+                format!(r#"{{"applications": [{GOOD}, 7]}}"#),
+                422,
+                Some("body"),
+            ),
         ];
         for (what, ct, body, status, field) in cases {
             let answer = match parse_batch(ct, Ok(body.as_bytes())) {
@@ -549,9 +600,15 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(second.body["index"], 1);
-        assert!(error_text(&second).starts_with("applications[1]: "), "{}", second.body);
+        assert!(
+            error_text(&second).starts_with("applications[1]: "),
+            "{}",
+            second.body
+        );
         assert_eq!(
-            parse_batch(JSON, Err(BodyError::TooLarge)).unwrap_err().status,
+            parse_batch(JSON, Err(BodyError::TooLarge))
+                .unwrap_err()
+                .status,
             413
         );
     }
