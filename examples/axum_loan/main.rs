@@ -173,14 +173,14 @@ async fn predict_batch(
 
 async fn predict_method_not_allowed() -> Response {
     respond(
-        api::method_not_allowed_in(api::PREDICT_METHODS, api::ROUTES_WITH_BATCH),
+        api::method_not_allowed(api::PREDICT_METHODS),
         Some(api::PREDICT_METHODS),
     )
 }
 
 async fn read_method_not_allowed() -> Response {
     respond(
-        api::method_not_allowed_in(api::READ_METHODS, api::ROUTES_WITH_BATCH),
+        api::method_not_allowed(api::READ_METHODS),
         Some(api::READ_METHODS),
     )
 }
@@ -190,7 +190,7 @@ async fn healthz() -> Response {
 }
 
 async fn not_found() -> Response {
-    respond(api::not_found_in(api::ROUTES_WITH_BATCH), None)
+    respond(api::not_found(), None)
 }
 
 /// Whether `/predict` goes through the [`InferenceMonitorLayer`]: yes, unless the environment

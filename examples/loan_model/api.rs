@@ -46,12 +46,9 @@ pub const PREDICT_METHODS: &str = "POST";
 /// (the spelling axum uses for a `get` route).
 pub const READ_METHODS: &str = "GET,HEAD";
 
-/// The routes of a server without the batch endpoint, named in its 404 and 405 messages.
-pub const ROUTES: &str = "POST /predict, GET /metrics and GET /healthz";
-
-/// The routes of a server with `POST /predict/batch` (`axum_loan`).
-pub const ROUTES_WITH_BATCH: &str =
-    "POST /predict, POST /predict/batch, GET /metrics and GET /healthz";
+/// The routes named in 404 and 405 messages: those every example server has, so that they all
+/// answer alike (`axum_loan`'s `/predict/batch` and `actix_loan`'s `/predict/macro` are extras).
+const ROUTES: &str = "POST /predict, GET /metrics and GET /healthz";
 
 /// One answer: a status code, a JSON body and, for a prediction, its label.
 #[derive(Debug, Clone, PartialEq)]
@@ -370,26 +367,16 @@ pub fn healthz() -> ApiResponse {
 
 /// 404 for a path that is not a route.
 pub fn not_found() -> ApiResponse {
-    not_found_in(ROUTES)
-}
-
-/// 404 for a path that is not one of `routes` ([`ROUTES`] or [`ROUTES_WITH_BATCH`]).
-pub fn not_found_in(routes: &str) -> ApiResponse {
-    ApiResponse::error(404, format!("not found: the routes are {routes}"))
+    ApiResponse::error(404, format!("not found: the routes are {ROUTES}"))
 }
 
 /// 405 for a route asked with a method it does not accept; `allowed` is the
 /// `Allow` header value the server sends with it ([`PREDICT_METHODS`] or
 /// [`READ_METHODS`]).
 pub fn method_not_allowed(allowed: &str) -> ApiResponse {
-    method_not_allowed_in(allowed, ROUTES)
-}
-
-/// [`method_not_allowed`] on a server whose routes are `routes`.
-pub fn method_not_allowed_in(allowed: &str, routes: &str) -> ApiResponse {
     ApiResponse::error(
         405,
-        format!("method not allowed: this route accepts {allowed}; the routes are {routes}"),
+        format!("method not allowed: this route accepts {allowed}; the routes are {ROUTES}"),
     )
 }
 
