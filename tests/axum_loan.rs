@@ -2,8 +2,12 @@
 //! `/metrics` parsed and checked to the exact count.
 
 mod common;
+#[path = "../examples/loan_model/mod.rs"]
+mod loan_model;
 
 use common::loan_api;
+use loan_model::{LoanApplication, LoanModel};
+use serde_json::{json, Value};
 
 #[test]
 fn serves_predictions_and_exact_metrics_over_real_http() {
@@ -184,4 +188,214 @@ fn reports_stages_confidence_and_model_info() {
     }
     assert_eq!(m.types["inference_stage_duration_seconds"], "histogram");
     assert_eq!(m.types["inference_model_info"], "gauge");
+}
+
+/// `n` valid applications, varied so that the model approves some and rejects others: incomes
+/// from 600 to 9,600, loans from 50 to 700, with and without a credit history.
+fn applications(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let mut app: Value = serde_json::from_str(loan_api::GOOD).unwrap();
+            app["applicant_income"] = json!(600 + (i * 1_500) % 9_001);
+            app["loan_amount"] = json!(50 + (i * 130) % 651);
+            app["credit_history"] = json!(i % 3 != 2);
+            app
+        })
+        .collect()
+}
+
+/// The labels the shipped model gives `apps`, computed here, not by the server.
+fn expected_labels(apps: &[Value]) -> Vec<&'static str> {
+    let model = LoanModel::load();
+    apps.iter()
+        .map(|a| model.predict(&LoanApplication::from_json(a).unwrap()).label)
+        .collect()
+}
+
+fn batch_body(apps: &[Value]) -> String {
+    json!({ "applications": apps }).to_string()
+}
+
+/// `/predict/batch`: one request, one model call for the whole batch. Its size recorded once in
+/// `inference_batch_size`, each of its labels counted in `inference_predictions_total`, a
+/// confidence per application, each stage timed once; a refused batch is a JSON 4xx counted as
+/// `client_error`, with no size, label or confidence recorded.
+#[test]
+fn scores_a_batch_and_reports_its_size_labels_and_confidences() {
+    let server = common::start_example("axum_loan", &[]);
+    let addr = server.addr;
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l.contains("/predict/batch") && l.contains("1 to 64 applications")),
+        "banner: {:?}",
+        server.banner
+    );
+
+    // Declared at start-up: the histogram is there at zero before any batch.
+    let m = common::scrape(addr);
+    assert_eq!(
+        m.value("inference_batch_size_count", &[("model", "loan")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.value("inference_batch_size_sum", &[("model", "loan")]),
+        Some(0.0)
+    );
+
+    // Three batches: 5 applications, 1, and the largest allowed, 64.
+    let sizes = [5usize, 1, 64];
+    let mut labels = Vec::new();
+    for size in sizes {
+        let apps = applications(size);
+        let expected = expected_labels(&apps);
+        let res = common::post_json(addr, "/predict/batch", &batch_body(&apps));
+        assert_eq!(res.status, 200, "{}", res.body);
+        let json = res.json();
+        assert_eq!(json["model_version"], "logreg-v1");
+        let got: Vec<&str> = json["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["label"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, expected, "batch of {size}");
+        labels.extend(expected);
+    }
+    let approved = labels.iter().filter(|l| **l == "approved").count();
+    let rejected = labels.iter().filter(|l| **l == "rejected").count();
+    // The applications are varied enough for the model to give both answers.
+    assert!(approved > 0 && rejected > 0, "{approved} / {rejected}");
+    assert_eq!(approved + rejected, 70);
+
+    // Refused batches: each a JSON 4xx, nothing scored.
+    let invalid_second = {
+        let mut apps = applications(3);
+        apps[1]["property_area"] = json!("moon");
+        batch_body(&apps)
+    };
+    let refused: [(&str, &str, String, u16); 6] = [
+        ("empty", "application/json", batch_body(&[]), 422),
+        (
+            "too many",
+            "application/json",
+            batch_body(&applications(65)),
+            413,
+        ),
+        (
+            "malformed",
+            "application/json",
+            "{\"applications\": [".into(),
+            400,
+        ),
+        (
+            "invalid application",
+            "application/json",
+            invalid_second,
+            422,
+        ),
+        ("bare array", "application/json", "[]".into(), 422),
+        ("not JSON", "text/plain", batch_body(&applications(2)), 415),
+    ];
+    for (what, content_type, body, status) in &refused {
+        let res = common::http(
+            addr,
+            "POST",
+            "/predict/batch",
+            &[("Content-Type", content_type)],
+            body.as_bytes(),
+        );
+        assert_eq!(res.status, *status, "{what}: {}", res.body);
+        assert!(
+            res.header("content-type")
+                .is_some_and(|ct| ct.starts_with("application/json")),
+            "{what}"
+        );
+        assert!(
+            res.json()["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: {}",
+            res.body
+        );
+    }
+    let wrong_method = common::http(addr, "GET", "/predict/batch", &[], b"");
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.header("allow"), Some("POST"));
+    assert!(wrong_method.json()["error"].is_string());
+
+    let m = common::scrape(addr);
+    let requests = |outcome: &str| {
+        m.value(
+            "inference_requests_total",
+            &[("model", "loan"), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(requests("success"), Some(3.0));
+    assert_eq!(requests("client_error"), Some(7.0));
+    assert_eq!(requests("server_error"), Some(0.0));
+    let label = |l: &str| {
+        m.value(
+            "inference_predictions_total",
+            &[("model", "loan"), ("label", l)],
+        )
+    };
+    #[allow(clippy::cast_precision_loss)]
+    {
+        assert_eq!(label("approved"), Some(approved as f64));
+        assert_eq!(label("rejected"), Some(rejected as f64));
+    }
+
+    // One observation per accepted batch, none for the refused ones.
+    assert_eq!(
+        m.value("inference_batch_size_count", &[("model", "loan")]),
+        Some(3.0)
+    );
+    assert_eq!(
+        m.value("inference_batch_size_sum", &[("model", "loan")]),
+        Some(70.0)
+    );
+    let bucket = |le: &str| {
+        m.value(
+            "inference_batch_size_bucket",
+            &[("model", "loan"), ("le", le)],
+        )
+    };
+    for (le, count) in [
+        ("1", 1.0),
+        ("2", 1.0),
+        ("4", 1.0),
+        ("8", 2.0),
+        ("16", 2.0),
+        ("32", 2.0),
+        ("64", 3.0),
+        ("128", 3.0),
+        ("1024", 3.0),
+        ("+Inf", 3.0),
+    ] {
+        assert_eq!(bucket(le), Some(count), "le={le}");
+    }
+
+    // A confidence per scored application; each stage once per batch that reached it (the
+    // refused ones were preprocessed, except the 405, which never reached the handler).
+    assert_eq!(
+        m.value(
+            "inference_prediction_confidence_count",
+            &[("model", "loan")]
+        ),
+        Some(70.0)
+    );
+    let stage = |s: &str| {
+        m.value(
+            "inference_stage_duration_seconds_count",
+            &[("model", "loan"), ("stage", s)],
+        )
+    };
+    assert_eq!(stage("queue"), Some(9.0));
+    assert_eq!(stage("preprocess"), Some(9.0));
+    assert_eq!(stage("predict"), Some(3.0));
+    assert_eq!(stage("postprocess"), Some(3.0));
+    assert_eq!(
+        m.value("inference_inprogress_requests", &[("model", "loan")]),
+        Some(0.0)
+    );
 }

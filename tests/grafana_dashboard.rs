@@ -375,7 +375,7 @@ fn the_opt_in_signal_panels_query_the_documented_series() {
     assert_eq!(load["fieldConfig"]["defaults"]["unit"], "s");
     assert_eq!(
         exprs(load),
-        [r#"max by (model) (inference_model_load_seconds{model=~"$model"})"#]
+        [r#"max by (model) (inference_model_load_duration_seconds{model=~"$model"})"#]
     );
 }
 

@@ -1,9 +1,19 @@
-//! End to end with the real components: the `axum_loan` demo scraped every second by a real
-//! Prometheus running the shipped alert rules, a node exporter, and a real Alertmanager that
-//! notifies a webhook served by this test. Known traffic goes in; the Prometheus HTTP API must
-//! show exactly that traffic, every Grafana panel query must run, and return data when
-//! `axum_loan` emits what the panel reads (see [`OPT_IN_PANELS`]), and the error-ratio alert must
-//! reach the webhook.
+//! End to end with the real components: the `axum_loan` demo and the `axum_stream` generator
+//! scraped every second by a real Prometheus running the shipped alert and recording rules, a
+//! node exporter, and a real Alertmanager that notifies a webhook served by this test. Known
+//! traffic goes in; the Prometheus HTTP API must show exactly that traffic, every query of every
+//! Grafana panel must return data, and the error-ratio alert must reach the webhook.
+//!
+//! Which component feeds which panel (`docs/dashboard.md`, "What each panel needs"):
+//!
+//! | panels | fed by |
+//! |---|---|
+//! | Requests, Latency, Predictions (confidence included), Pipeline (stages, batch size), Model, Process | `axum_loan` (job `loan_inference_service`): `/predict` and `/predict/batch` |
+//! | Prediction drift (PSI) | the recording rules, from `axum_loan`'s predictions |
+//! | Generation (tokens, time to first token, time per output token) | `axum_stream` (job `stream`, model `tiny-generator`) |
+//! | Host | the node exporter (job `node`) |
+//!
+//! No panel is exempt: a panel without data fails the test, whatever metric it reads.
 //!
 //! Needs `prometheus`, `prometheus-alertmanager` and `prometheus-node-exporter` (Debian
 //! packages; `.ci/run` installs them). Outside CI the test is skipped with a message when they
@@ -18,6 +28,26 @@ use common::{http, post_json, start_example};
 
 const GOOD: &str = r#"{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}"#;
 const RISKY: &str = r#"{"applicant_income": 1200, "coapplicant_income": 0, "loan_amount": 700, "loan_term_months": 120, "credit_history": false, "dependents": 3, "education": "not_graduate", "self_employed": true, "property_area": "rural"}"#;
+
+/// The streaming generator's pace here: quick, far below the 2.5 s of `InferenceSlowFirstToken`.
+const STREAM_PACE: [(&str, &str); 2] = [("FIRST_TOKEN_DELAY_MS", "20"), ("TOKEN_DELAY_MS", "10")];
+
+/// A batch of `apps` for `axum_loan`'s `/predict/batch`.
+fn batch(apps: &[&str]) -> String {
+    format!(r#"{{"applications": [{}]}}"#, apps.join(", "))
+}
+
+/// Streams one generation of `max_tokens` tokens from `prompt` to the end; returns the number of
+/// events received.
+fn stream(addr: std::net::SocketAddr, prompt: &str, max_tokens: u64) -> usize {
+    let res = post_json(
+        addr,
+        "/generate",
+        &format!(r#"{{"prompt": "{prompt}", "max_tokens": {max_tokens}}}"#),
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+    res.body.matches("data: ").count()
+}
 
 fn repo_file(path: &str) -> String {
     let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
@@ -43,96 +73,6 @@ fn rules_for_test(path: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Dashboard panels that read an opt-in signal, by title, with the metric they need.
-///
-/// `axum_loan` always emits the four metrics and the process metrics, the node exporter the host
-/// metrics, and the recording rules loaded here the PSI: every panel not listed here must
-/// return data. The signals below are opt-in (`docs/dashboard.md`, "What each panel needs"):
-/// a service emits confidences, stage timings, batch sizes and model info only once its code
-/// reports them, and tokens only when it streams generated text, which the loan demo does not.
-/// For a listed panel the test asks Prometheus whether the metric has any series: if it has,
-/// the panel must return data like any other; if not, its query must still parse and execute
-/// without error, and may return nothing. So a panel starts being held to "has data" as soon
-/// as `axum_loan` emits its signal, without editing this list.
-const OPT_IN_PANELS: &[(&str, &str)] = &[
-    (
-        "Prediction confidence",
-        "inference_prediction_confidence_bucket",
-    ),
-    (
-        "Low-confidence share (< 0.6)",
-        "inference_prediction_confidence_bucket",
-    ),
-    (
-        "Stage latency p50 / p95",
-        "inference_stage_duration_seconds_bucket",
-    ),
-    (
-        "Mean time per stage",
-        "inference_stage_duration_seconds_sum",
-    ),
-    ("Batch size", "inference_batch_size_bucket"),
-    ("Tokens per second", "inference_tokens_total"),
-    (
-        "Time to first token p50 / p95",
-        "inference_time_to_first_token_seconds_bucket",
-    ),
-    (
-        "Time per output token p50 / p95",
-        "inference_time_per_output_token_seconds_bucket",
-    ),
-    ("Model versions", "inference_model_info"),
-    ("Model load time", "inference_model_load_seconds"),
-];
-
-/// The metric an opt-in panel needs, or `None` for a panel that must always have data.
-fn opt_in_signal(title: &str) -> Option<&'static str> {
-    OPT_IN_PANELS
-        .iter()
-        .find(|(t, _)| *t == title)
-        .map(|(_, metric)| *metric)
-}
-
-/// A histogram's name without its `_bucket`, `_sum` or `_count` suffix.
-fn family(metric: &str) -> &str {
-    ["_bucket", "_sum", "_count"]
-        .iter()
-        .find_map(|s| metric.strip_suffix(s))
-        .unwrap_or(metric)
-}
-
-/// The list above names real panels, and each of them does read its metric: a renamed panel
-/// or a changed query cannot leave a stale entry that exempts nothing (or the wrong panel).
-#[test]
-fn the_opt_in_panel_list_names_dashboard_panels_and_their_metrics() {
-    let queries = dashboard_queries();
-    for (title, metric) in OPT_IN_PANELS {
-        let exprs: Vec<&str> = queries
-            .iter()
-            .filter(|(t, _)| t == title)
-            .map(|(_, e)| e.as_str())
-            .collect();
-        assert!(!exprs.is_empty(), "no dashboard panel titled {title:?}");
-        assert!(
-            exprs.iter().all(|e| e.contains(family(metric))),
-            "panel {title:?} does not read {} in every query: {exprs:?}",
-            family(metric)
-        );
-    }
-    // Every panel of the dashboard that reads an opt-in metric is listed.
-    for (title, expr) in &queries {
-        for (_, metric) in OPT_IN_PANELS {
-            let family = family(metric);
-            if expr.contains(family) {
-                assert!(
-                    opt_in_signal(title).is_some(),
-                    "panel {title:?} reads the opt-in {family} but is not in OPT_IN_PANELS"
-                );
-            }
-        }
-    }
 }
 
 /// Every panel expression of the Grafana dashboard, with its variables substituted.
@@ -175,6 +115,7 @@ fn prometheus_sees_exactly_the_traffic_and_the_alert_reaches_the_webhook() {
     };
 
     let server = start_example("axum_loan", &[("INJECT_FAULTS", "1")]);
+    let generator = start_example("axum_stream", &STREAM_PACE);
     let webhook = stack::Webhook::start();
     let am = stack::alertmanager(
         &alertmanager,
@@ -199,8 +140,8 @@ fn prometheus_sees_exactly_the_traffic_and_the_alert_reaches_the_webhook() {
         }
     };
     let config = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [alerts.yml, recording_rules.yml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{}']\nscrape_configs:\n  - job_name: loan_inference_service\n    metrics_path: /metrics\n    static_configs:\n      - targets: ['{}']\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{node_port}']\n",
-        am.addr, server.addr
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [alerts.yml, recording_rules.yml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{}']\nscrape_configs:\n  - job_name: loan_inference_service\n    metrics_path: /metrics\n    static_configs:\n      - targets: ['{}']\n  - job_name: stream\n    metrics_path: /metrics\n    static_configs:\n      - targets: ['{}']\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{node_port}']\n",
+        am.addr, server.addr, generator.addr
     );
     let prom = stack::prometheus(
         &prometheus,
@@ -221,7 +162,8 @@ fn prometheus_sees_exactly_the_traffic_and_the_alert_reaches_the_webhook() {
         (scalar(p, total) == Some(0.0)).then_some(())
     });
 
-    // Known traffic: 6 approved, 4 rejected, 3 invalid (422), 2 bad syntax (400), 10 model errors.
+    // Known traffic: 6 approved, 4 rejected, 3 invalid (422), 2 bad syntax (400), 10 model errors,
+    // and one batch of 3 (2 approved, 1 rejected): 26 requests, 13 predictions.
     let fault = [
         ("Content-Type", "application/json"),
         ("X-Inject-Fault", "model-error"),
@@ -246,12 +188,29 @@ fn prometheus_sees_exactly_the_traffic_and_the_alert_reaches_the_webhook() {
         assert_eq!(res.status, 500, "{}", res.body);
         assert!(res.json()["error"].is_string());
     }
+    let res = post_json(server.addr, "/predict/batch", &batch(&[GOOD, RISKY, GOOD]));
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.json()["predictions"].as_array().map(Vec::len), Some(3));
+    // Two streams: 4 and 3 tokens out, 3 and 2 prompt words in.
+    assert_eq!(stream(generator.addr, "tell me more", 4), 4);
+    assert_eq!(stream(generator.addr, "go on", 3), 3);
 
     // Prometheus holds exactly the traffic sent, per outcome.
     eventually(
         Duration::from_secs(30),
-        "Prometheus to scrape all 25 requests",
-        || (scalar(p, total) == Some(25.0)).then_some(()),
+        "Prometheus to scrape all 26 requests",
+        || (scalar(p, total) == Some(26.0)).then_some(()),
+    );
+    let streamed = |metric: &str| {
+        scalar(
+            p,
+            &format!(r#"sum({metric}{{job="stream",model="tiny-generator"}})"#),
+        )
+    };
+    eventually(
+        Duration::from_secs(30),
+        "Prometheus to scrape the first two streams",
+        || (streamed("inference_time_to_first_token_seconds_count") == Some(2.0)).then_some(()),
     );
     let by_outcome = |o: &str| {
         scalar(
@@ -261,7 +220,7 @@ fn prometheus_sees_exactly_the_traffic_and_the_alert_reaches_the_webhook() {
             ),
         )
     };
-    assert_eq!(by_outcome("success"), Some(10.0));
+    assert_eq!(by_outcome("success"), Some(11.0));
     assert_eq!(by_outcome("client_error"), Some(5.0));
     assert_eq!(by_outcome("server_error"), Some(10.0));
     assert_eq!(by_outcome("cancelled"), Some(0.0));
@@ -271,15 +230,25 @@ fn prometheus_sees_exactly_the_traffic_and_the_alert_reaches_the_webhook() {
             &format!(r#"sum(inference_predictions_total{{model="loan",label="{l}"}})"#),
         )
     };
-    assert_eq!(label("approved"), Some(6.0));
-    assert_eq!(label("rejected"), Some(4.0));
+    assert_eq!(label("approved"), Some(8.0));
+    assert_eq!(label("rejected"), Some(5.0));
     assert_eq!(
         scalar(
             p,
             r#"sum(inference_request_latency_seconds_count{model="loan"})"#
         ),
-        Some(25.0)
+        Some(26.0)
     );
+    let loan_batches = |part: &str| {
+        scalar(
+            p,
+            &format!(
+                r#"sum(inference_batch_size_{part}{{job="loan_inference_service",model="loan"}})"#
+            ),
+        )
+    };
+    assert_eq!(loan_batches("count"), Some(1.0));
+    assert_eq!(loan_batches("sum"), Some(3.0));
     assert_eq!(
         scalar(p, r#"sum(inference_inprogress_requests{model="loan"})"#),
         Some(0.0)
@@ -290,36 +259,65 @@ fn prometheus_sees_exactly_the_traffic_and_the_alert_reaches_the_webhook() {
     });
     assert!(p95 > 0.0 && p95 <= 60.0, "{p95}");
 
-    // A second, later burst of predictions: a series that an opt-in signal registers at its
-    // first observation is scraped for the first time already counting the first burst, so
-    // only a later increase gives its rate() something to show.
+    // A second, later burst: a series registered at its first observation (the streaming
+    // signals) is scraped for the first time already counting the first burst, so only a later
+    // increase gives its rate() something to show. 2 predictions and a batch of 2 (1 approved,
+    // 1 rejected); two more streams of 5 and 2 tokens, from 4 and 1 prompt words.
     for _ in 0..2 {
         assert_eq!(post_json(server.addr, "/predict", GOOD).status, 200);
     }
+    let res = post_json(server.addr, "/predict/batch", &batch(&[RISKY, GOOD]));
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(stream(generator.addr, "one two three four", 5), 5);
+    assert_eq!(stream(generator.addr, "again", 2), 2);
     eventually(
         Duration::from_secs(30),
         "Prometheus to scrape the second burst",
-        || (scalar(p, total) == Some(27.0)).then_some(()),
+        || {
+            (scalar(p, total) == Some(29.0)
+                && streamed("inference_time_to_first_token_seconds_count") == Some(4.0))
+            .then_some(())
+        },
+    );
+    assert_eq!(label("approved"), Some(11.0));
+    assert_eq!(label("rejected"), Some(6.0));
+    assert_eq!(loan_batches("count"), Some(2.0));
+    assert_eq!(loan_batches("sum"), Some(5.0));
+    // Exactly the streams sent, on their own job and model.
+    let tokens = |kind: &str| {
+        scalar(
+            p,
+            &format!(
+                r#"sum(inference_tokens_total{{job="stream",model="tiny-generator",type="{kind}"}})"#
+            ),
+        )
+    };
+    assert_eq!(tokens("output"), Some(14.0));
+    assert_eq!(tokens("input"), Some(10.0));
+    assert_eq!(
+        streamed("inference_time_per_output_token_seconds_count"),
+        Some(4.0)
+    );
+    assert_eq!(
+        scalar(
+            p,
+            r#"sum(inference_requests_total{job="stream",model="tiny-generator",outcome="success"})"#
+        ),
+        Some(4.0)
+    );
+    assert_eq!(
+        scalar(p, r#"sum(inference_requests_total{job="stream"})"#),
+        Some(4.0)
     );
 
-    // Every dashboard query is valid and executes. Every panel returns data, except an opt-in
-    // panel whose signal axum_loan does not emit (OPT_IN_PANELS).
+    // Every query of every dashboard panel is valid, executes, and returns data.
     let queries = dashboard_queries();
     assert!(
-        queries.len() >= 10,
+        queries.len() >= 30,
         "only {} dashboard queries",
         queries.len()
     );
-    let mut without_data = Vec::new();
     for (title, expr) in &queries {
-        if let Some(metric) = opt_in_signal(title) {
-            if query(p, &format!("count({metric})")).is_empty() {
-                // Runs without error (query() asserts HTTP 200 and status "success").
-                query(p, expr);
-                without_data.push(format!("{title:?} ({metric})"));
-                continue;
-            }
-        }
         let result = eventually(
             Duration::from_secs(30),
             &format!("data for panel {title:?}: {expr}"),
@@ -329,13 +327,6 @@ fn prometheus_sees_exactly_the_traffic_and_the_alert_reaches_the_webhook() {
             },
         );
         assert!(!result.is_empty());
-    }
-    if !without_data.is_empty() {
-        eprintln!(
-            "note: opt-in panels run without error but have no data, axum_loan does not emit \
-             their signal: {}",
-            without_data.join(", ")
-        );
     }
 
     // The error-ratio alert fires in Prometheus and its notification reaches the webhook.

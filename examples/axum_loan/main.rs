@@ -17,6 +17,7 @@
 //! ```sh
 //! curl -s localhost:8000/predict -H 'content-type: application/json' -d '{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}'
 //! curl -s localhost:8000/predict -H 'content-type: application/json' -d '{"applicant_income": 5000}'   # 422, names the missing field
+//! curl -s localhost:8000/predict/batch -H 'content-type: application/json' -d '{"applications": [{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}, {"applicant_income": 1200, "coapplicant_income": 0, "loan_amount": 700, "loan_term_months": 120, "credit_history": false, "dependents": 3, "education": "not_graduate", "self_employed": true, "property_area": "rural"}]}'
 //! curl -s localhost:8000/metrics
 //! ```
 //!
@@ -24,10 +25,13 @@
 //! `dashboard` feature; `docs/live-dashboard.md`).
 //!
 //! `/predict` answers `{"label": "approved"|"rejected", "probability": …, "model_version": …}`;
-//! besides the four request metrics, `/metrics` shows the time of each stage of `/predict`
+//! `/predict/batch` takes `{"applications": [...]}` (1 to 64 applications, scored in one model
+//! call) and answers `{"predictions": [{"label", "probability"}, …], "model_version": …}` in
+//! the same order. Besides the four request metrics, `/metrics` shows the time of each stage
 //! (`inference_stage_duration_seconds`), the confidence of each answer
-//! (`inference_prediction_confidence`), the model's version (`inference_model_info`) and load
-//! time (`inference_model_load_duration_seconds`);
+//! (`inference_prediction_confidence`), the size of each batch (`inference_batch_size`; each of
+//! its labels is counted in `inference_predictions_total`), the model's version
+//! (`inference_model_info`) and load time (`inference_model_load_duration_seconds`);
 //! every rejected request gets a 4xx with a JSON `{"error": …}` body and is counted as
 //! `client_error`. The status codes and bodies come from `loan_model::api`, shared with the
 //! other example servers (`hyper_loan`), so they all answer alike. The model is described in
@@ -68,6 +72,18 @@ fn respond(answer: ApiResponse, allow: Option<&'static str>) -> Response {
     response
 }
 
+/// The body as the framework-independent API takes it. The extractor enforces
+/// `DefaultBodyLimit`: an over-limit body is a 413 rejection.
+fn body_of(body: &Result<Bytes, BytesRejection>) -> Result<&[u8], BodyError> {
+    match body {
+        Ok(bytes) => Ok(&bytes[..]),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(BodyError::TooLarge)
+        }
+        Err(rejection) => Err(BodyError::Unreadable(rejection.body_text())),
+    }
+}
+
 /// `/predict`, timed stage by stage when the layer hands the request its [`Signals`]: the queue
 /// (from the layer to here), preprocessing (every request that gets that far), the model call
 /// and the answer (valid applications only). The confidence of each answer goes to
@@ -93,15 +109,7 @@ async fn predict(
     }
     let application = {
         let _preprocess = time(Stage::Preprocess);
-        // The extractor enforces `DefaultBodyLimit`: an over-limit body is a 413 rejection.
-        let body = match &body {
-            Ok(bytes) => Ok(&bytes[..]),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(BodyError::TooLarge)
-            }
-            Err(rejection) => Err(BodyError::Unreadable(rejection.body_text())),
-        };
-        api::parse_application(content_type, body)
+        api::parse_application(content_type, body_of(&body))
     };
     let application = match application {
         Ok(application) => application,
@@ -116,6 +124,51 @@ async fn predict(
     }
     let _postprocess = time(Stage::Postprocess);
     respond(api::answer(&model, decision), None)
+}
+
+/// `/predict/batch`: `{"applications": [...]}`, 1 to `api::MAX_BATCH` of them, scored in one
+/// model call. The stages are timed as for `/predict` (once for the batch), each answer's
+/// confidence goes to `inference_prediction_confidence`, and the batch is reported with
+/// [`Signals::predicted_batch`]: each label counted in `inference_predictions_total`, the size
+/// recorded once in `inference_batch_size`. A refused batch records no size and no label.
+async fn predict_batch(
+    State(model): State<Arc<LoanModel>>,
+    signals: Option<Extension<Signals>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let signals = signals.map(|Extension(signals)| signals);
+    let time = |stage| signals.as_ref().map(|s| s.time(stage));
+    if let Some(signals) = &signals {
+        signals.queue_wait();
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let fault = headers.get(api::FAULT_HEADER).and_then(|v| v.to_str().ok());
+    if let Some(answer) = api::injected_fault(fault) {
+        return respond(answer, None);
+    }
+    let applications = {
+        let _preprocess = time(Stage::Preprocess);
+        api::parse_batch(content_type, body_of(&body))
+    };
+    let applications = match applications {
+        Ok(applications) => applications,
+        Err(refusal) => return respond(refusal, None),
+    };
+    let decisions: Vec<_> = {
+        let _predict = time(Stage::Predict);
+        applications.iter().map(|a| model.predict(a)).collect()
+    };
+    if let Some(signals) = &signals {
+        for decision in &decisions {
+            signals.confidence(decision.confidence());
+        }
+        signals.predicted_batch(decisions.iter().map(|d| d.label));
+    }
+    let _postprocess = time(Stage::Postprocess);
+    respond(api::batch_answer(&model, &decisions), None)
 }
 
 async fn predict_method_not_allowed() -> Response {
@@ -161,9 +214,16 @@ fn app(metrics: Option<MetricsService>, monitor: &Monitor, monitored: bool) -> R
     let router = Router::new()
         .route(
             "/predict",
-            post(predict).fallback(predict_method_not_allowed),
+            post(predict)
+                .fallback(predict_method_not_allowed)
+                .layer(DefaultBodyLimit::max(api::BODY_LIMIT)),
         )
-        .layer(DefaultBodyLimit::max(api::BODY_LIMIT));
+        .route(
+            "/predict/batch",
+            post(predict_batch)
+                .fallback(predict_method_not_allowed)
+                .layer(DefaultBodyLimit::max(api::BATCH_BODY_LIMIT)),
+        );
     // The layer changes the response body type, so `tower::util::option_layer` does not fit here.
     let router = if monitored {
         router.layer(InferenceMonitorLayer::for_model(loan))
@@ -213,11 +273,11 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = loan_model::server::addr_from_env()?;
-    // The model's two classes, and the stage and confidence series, start at zero; the layer
-    // hands each request its `Signals` (see `predict`).
+    // The model's two classes, and the stage, confidence and batch-size series, start at zero;
+    // the layer hands each request its `Signals` (see `predict` and `predict_batch`).
     let monitor = Monitor::builder()
         .labels(loan_model::LABELS)
-        .signals([Signal::Stages, Signal::Confidence])
+        .signals([Signal::Stages, Signal::Confidence, Signal::BatchSize])
         .request_signals(true)
         .build()?;
     let (monitor, metrics) = loan_model::server::install_monitoring_for(monitor)?;
@@ -241,6 +301,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => (Some(service), None),
     };
     let monitored = monitor_enabled();
+    let batch_line = format!(
+        "batch:   curl -s http://{local}/predict/batch -H 'content-type: application/json' -d '{{\"applications\": [{sample}, {sample}]}}' (1 to {max} applications; inference_batch_size)",
+        sample = loan_model::server::SAMPLE,
+        max = api::MAX_BATCH,
+    );
     let layer_line = format!(
         "monitor: {} (INFERENCE_MONITOR=off serves /predict without the layer, for load tests)",
         if monitored { "on" } else { "off" }
@@ -250,7 +315,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "loan-approval model on axum",
         local,
         &endpoint,
-        &[layer_line],
+        &[batch_line, layer_line],
     );
 
     axum::serve(listener, app(main_metrics, &monitor, monitored))

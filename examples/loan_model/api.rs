@@ -20,6 +20,14 @@
 //! syntax, and the fields. Every answer is `application/json`
 //! ([`CONTENT_TYPE`]). A successful prediction carries its label in
 //! [`ApiResponse::label`], which the server reports to the metrics layer.
+//!
+//! A server may also offer `POST /predict/batch` (`axum_loan` does):
+//! `{"applications": [application, ...]}`, 1 to [`MAX_BATCH`] of them, answered
+//! `{"predictions": [{"label", "probability"}, ...], "model_version"}` in order
+//! ([`parse_batch`], [`batch_answer`]). The same checks apply, with a body limit
+//! of [`BATCH_BODY_LIMIT`]; an empty batch or an invalid application is 422
+//! (the whole batch is refused, the `index` of the first invalid application
+//! given), more than [`MAX_BATCH`] applications is 413.
 
 use serde_json::{json, Value};
 
@@ -38,7 +46,8 @@ pub const PREDICT_METHODS: &str = "POST";
 /// (the spelling axum uses for a `get` route).
 pub const READ_METHODS: &str = "GET,HEAD";
 
-/// The routes, named in 404 and 405 messages.
+/// The routes named in 404 and 405 messages: those every example server has, so that they all
+/// answer alike (`axum_loan`'s `/predict/batch` and `actix_loan`'s `/predict/macro` are extras).
 const ROUTES: &str = "POST /predict, GET /metrics and GET /healthz";
 
 /// One answer: a status code, a JSON body and, for a prediction, its label.
@@ -151,6 +160,21 @@ pub fn parse_application(
     content_type: Option<&str>,
     body: Result<&[u8], BodyError>,
 ) -> Result<LoanApplication, ApiResponse> {
+    let value = parse_json(content_type, body, BODY_LIMIT)?;
+    LoanApplication::from_json(&value).map_err(|e| ApiResponse {
+        status: 422,
+        body: json!({ "error": e.to_string(), "field": e.field }),
+        label: None,
+    })
+}
+
+/// The checks every JSON body goes through, in order: the content type (415), the size against
+/// `limit` (413), the reading (400), UTF-8 and JSON syntax (400).
+fn parse_json(
+    content_type: Option<&str>,
+    body: Result<&[u8], BodyError>,
+    limit: usize,
+) -> Result<Value, ApiResponse> {
     if !is_json_content_type(content_type) {
         let got = match content_type {
             Some(ct) => format!("got `{}`", ct.escape_default()),
@@ -162,8 +186,8 @@ pub fn parse_application(
         ));
     }
     let body = match body {
-        Ok(body) if body.len() <= BODY_LIMIT => body,
-        Ok(_) | Err(BodyError::TooLarge) => return Err(payload_too_large()),
+        Ok(body) if body.len() <= limit => body,
+        Ok(_) | Err(BodyError::TooLarge) => return Err(body_too_large(limit)),
         Err(BodyError::Unreadable(why)) => {
             return Err(ApiResponse::error(
                 400,
@@ -174,13 +198,8 @@ pub fn parse_application(
     let text = std::str::from_utf8(body).map_err(|e| {
         ApiResponse::error(400, format!("the request body is not valid UTF-8: {e}"))
     })?;
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| ApiResponse::error(400, format!("the request body is not valid JSON: {e}")))?;
-    LoanApplication::from_json(&value).map_err(|e| ApiResponse {
-        status: 422,
-        body: json!({ "error": e.to_string(), "field": e.field }),
-        label: None,
-    })
+    serde_json::from_str(text)
+        .map_err(|e| ApiResponse::error(400, format!("the request body is not valid JSON: {e}")))
 }
 
 /// The postprocessing stage of [`predict_body`]: the 200 answer of `decision`.
@@ -196,11 +215,127 @@ pub fn answer(model: &LoanModel, decision: Decision) -> ApiResponse {
     }
 }
 
+/// The most applications one `POST /predict/batch` may hold; more get 413.
+pub const MAX_BATCH: usize = 64;
+
+/// Largest accepted `/predict/batch` body, in bytes: room for [`MAX_BATCH`] applications of
+/// 1 KiB each (a typical one is about 220 bytes).
+pub const BATCH_BODY_LIMIT: usize = MAX_BATCH * 1024;
+
+/// A 422 naming the offending `field`.
+fn unprocessable(field: &str, message: String) -> ApiResponse {
+    ApiResponse {
+        status: 422,
+        body: json!({ "error": message, "field": field }),
+        label: None,
+    }
+}
+
+/// The preprocessing stage of `POST /predict/batch`: the body must be
+/// `{"applications": [application, ...]}` with 1 to [`MAX_BATCH`] valid applications, which
+/// come back in order.
+///
+/// The content type, size ([`BATCH_BODY_LIMIT`]) and syntax are checked as for `/predict`
+/// (415, 413, 400). Then, all 422 with a `field`: a body that is not an object, a key other
+/// than `applications` (`field` is `body`), `applications` missing, not an array or empty.
+/// More than [`MAX_BATCH`] applications is 413 (`field` is `applications`). An invalid
+/// application rejects the whole batch: 422 with the application's `index` and the offending
+/// `field`, the message starting `applications[index]: `. Nothing is scored unless every
+/// application is valid.
+pub fn parse_batch(
+    content_type: Option<&str>,
+    body: Result<&[u8], BodyError>,
+) -> Result<Vec<LoanApplication>, ApiResponse> {
+    const SHAPE: &str = "the request body must be an object `{\"applications\": [...]}`";
+    let value = parse_json(content_type, body, BATCH_BODY_LIMIT)?;
+    let Value::Object(batch) = &value else {
+        return Err(unprocessable("body", SHAPE.to_owned()));
+    };
+    if let Some(key) = batch.keys().find(|k| *k != "applications") {
+        return Err(unprocessable(
+            "body",
+            format!("unknown key `{}`: {SHAPE}", key.escape_default()),
+        ));
+    }
+    let applications = match batch.get("applications") {
+        None => {
+            return Err(unprocessable(
+                "applications",
+                format!("`applications` is missing: {SHAPE}"),
+            ))
+        }
+        Some(Value::Array(list)) => list,
+        Some(_) => {
+            return Err(unprocessable(
+                "applications",
+                "`applications` must be an array of applications".to_owned(),
+            ))
+        }
+    };
+    if applications.is_empty() {
+        return Err(unprocessable(
+            "applications",
+            format!("`applications` is empty: send 1 to {MAX_BATCH} applications"),
+        ));
+    }
+    if applications.len() > MAX_BATCH {
+        return Err(ApiResponse {
+            status: 413,
+            body: json!({
+                "error": format!(
+                    "`applications` holds {} applications; a batch holds at most {MAX_BATCH}",
+                    applications.len()
+                ),
+                "field": "applications",
+            }),
+            label: None,
+        });
+    }
+    applications
+        .iter()
+        .enumerate()
+        .map(|(index, application)| {
+            LoanApplication::from_json(application).map_err(|e| ApiResponse {
+                status: 422,
+                body: json!({
+                    "error": format!("applications[{index}]: {e}"),
+                    "field": e.field,
+                    "index": index,
+                }),
+                label: None,
+            })
+        })
+        .collect()
+}
+
+/// The postprocessing stage of `POST /predict/batch`: 200 with
+/// `{"predictions": [{"label", "probability"}, ...], "model_version"}`, one prediction per
+/// decision, in order.
+///
+/// [`ApiResponse::label`] stays `None`: a batch has many labels, which the server counts with
+/// the batch (`Signals::predicted_batch`), not as the label of one prediction.
+pub fn batch_answer(model: &LoanModel, decisions: &[Decision]) -> ApiResponse {
+    let predictions: Vec<Value> = decisions
+        .iter()
+        .map(|d| json!({ "label": d.label, "probability": d.probability }))
+        .collect();
+    ApiResponse {
+        status: 200,
+        body: json!({ "predictions": predictions, "model_version": model.version() }),
+        label: None,
+    }
+}
+
 /// 413: the request body is larger than [`BODY_LIMIT`].
 pub fn payload_too_large() -> ApiResponse {
+    body_too_large(BODY_LIMIT)
+}
+
+/// 413: the request body is larger than `limit` bytes.
+fn body_too_large(limit: usize) -> ApiResponse {
     ApiResponse::error(
         413,
-        format!("the request body is larger than the limit of {BODY_LIMIT} bytes"),
+        format!("the request body is larger than the limit of {limit} bytes"),
     )
 }
 
@@ -336,6 +471,133 @@ mod tests {
         assert_eq!(missing.status, 422);
         assert_eq!(missing.body["field"], "coapplicant_income");
         assert!(error_text(&missing).contains("coapplicant_income"));
+    }
+
+    #[test]
+    fn a_batch_is_scored_in_order() {
+        let model = LoanModel::load();
+        let risky = r#"{"applicant_income": 1200, "coapplicant_income": 0, "loan_amount": 700, "loan_term_months": 120, "credit_history": false, "dependents": 3, "education": "not_graduate", "self_employed": true, "property_area": "rural"}"#;
+        let body = format!(r#"{{"applications": [{GOOD}, {risky}, {GOOD}]}}"#);
+        let applications = parse_batch(JSON, Ok(body.as_bytes())).unwrap();
+        assert_eq!(applications.len(), 3);
+        let decisions: Vec<Decision> = applications.iter().map(|a| model.predict(a)).collect();
+        let one =
+            |text: &str| model.predict(&parse_application(JSON, Ok(text.as_bytes())).unwrap());
+        assert_eq!(decisions, [one(GOOD), one(risky), one(GOOD)]);
+        assert_eq!(decisions[1].label, "rejected");
+        let answer = batch_answer(&model, &decisions);
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.label, None);
+        assert_eq!(answer.body["model_version"], model.version());
+        let predictions = answer.body["predictions"].as_array().unwrap();
+        assert_eq!(predictions.len(), 3);
+        for (p, d) in predictions.iter().zip(&decisions) {
+            assert_eq!(p["label"], d.label);
+            assert_eq!(p["probability"].as_f64(), Some(d.probability));
+        }
+        let full = vec![GOOD; MAX_BATCH].join(",");
+        let full = format!(r#"{{"applications": [{full}]}}"#);
+        assert!(full.len() <= BATCH_BODY_LIMIT, "{}", full.len());
+        assert_eq!(
+            parse_batch(JSON, Ok(full.as_bytes())).unwrap().len(),
+            MAX_BATCH
+        );
+    }
+
+    #[test]
+    fn every_refused_batch_is_a_json_error_with_the_right_status() {
+        let invalid = GOOD.replace("urban", "moon");
+        let too_many = vec![GOOD; MAX_BATCH + 1].join(",");
+        let too_long = format!(
+            r#"{{"applications": ["{}"]}}"#,
+            "x".repeat(BATCH_BODY_LIMIT)
+        );
+        // What, content type, body, expected status and `field`.
+        type BatchCase<'a> = (&'a str, Option<&'a str>, String, u16, Option<&'a str>);
+        let cases: [BatchCase; 11] = [
+            ("text", Some("text/plain"), "{}".into(), 415, None),
+            (
+                "bad syntax",
+                JSON,
+                r#"{"applications": ["#.into(),
+                400,
+                None,
+            ),
+            ("too long", JSON, too_long, 413, None),
+            ("bare array", JSON, format!("[{GOOD}]"), 422, Some("body")),
+            (
+                "unknown key",
+                JSON,
+                r#"{"applications": [], "x": 1}"#.into(),
+                422,
+                Some("body"),
+            ),
+            ("missing", JSON, "{}".into(), 422, Some("applications")),
+            (
+                "not an array",
+                JSON,
+                format!(r#"{{"applications": {GOOD}}}"#),
+                422,
+                Some("applications"),
+            ),
+            (
+                "empty",
+                JSON,
+                r#"{"applications": []}"#.into(),
+                422,
+                Some("applications"),
+            ),
+            (
+                "too many",
+                JSON,
+                format!(r#"{{"applications": [{too_many}]}}"#),
+                413,
+                Some("applications"),
+            ),
+            (
+                "invalid second",
+                JSON,
+                format!(r#"{{"applications": [{GOOD}, {invalid}]}}"#),
+                422,
+                Some("property_area"),
+            ),
+            (
+                "not an object inside",
+                JSON,
+                format!(r#"{{"applications": [{GOOD}, 7]}}"#),
+                422,
+                Some("body"),
+            ),
+        ];
+        for (what, ct, body, status, field) in cases {
+            let answer = match parse_batch(ct, Ok(body.as_bytes())) {
+                Ok(apps) => panic!("{what}: accepted {} applications", apps.len()),
+                Err(answer) => answer,
+            };
+            assert_eq!(answer.status, status, "{what}: {}", answer.body);
+            assert!(!error_text(&answer).is_empty(), "{what}");
+            assert_eq!(answer.label, None, "{what}");
+            if let Some(field) = field {
+                assert_eq!(answer.body["field"], field, "{what}: {}", answer.body);
+            }
+        }
+        let second = parse_batch(
+            JSON,
+            Ok(format!(r#"{{"applications": [{GOOD}, {invalid}]}}"#).as_bytes()),
+        )
+        .unwrap_err();
+        assert_eq!(second.body["index"], 1);
+        assert!(
+            error_text(&second).starts_with("applications[1]: "),
+            "{}",
+            second.body
+        );
+        assert_eq!(
+            parse_batch(JSON, Err(BodyError::TooLarge))
+                .unwrap_err()
+                .status,
+            413
+        );
     }
 
     #[test]

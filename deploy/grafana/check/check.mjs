@@ -58,7 +58,7 @@ const KNOWN_METRICS = new Set([
   'inference_time_per_output_token_seconds_bucket',
   'inference_tokens_total',
   'inference_model_info',
-  'inference_model_load_seconds',
+  'inference_model_load_duration_seconds',
   // recorded by deploy/prometheus/recording_rules.yml
   'model:inference_predictions:psi_1h_7d',
   'process_cpu_seconds_total',
