@@ -62,6 +62,38 @@ fn inference_monitor_off_serves_the_same_predict_without_the_layer() {
         ),
         Some(1.0)
     );
+
+    // `layer`: the four metrics, none of the opt-in signals (what benches/load.sh measures).
+    let layer = common::start_example("axum_loan", &[("INFERENCE_MONITOR", "layer")]);
+    assert!(
+        layer.banner.iter().any(|l| l.contains("monitor: layer")),
+        "banner: {:?}",
+        layer.banner
+    );
+    let res = common::post_json(layer.addr, "/predict", loan_api::GOOD);
+    assert_eq!(res.status, 200, "{}", res.body);
+    let m = common::scrape(layer.addr);
+    assert_eq!(
+        m.value(
+            "inference_requests_total",
+            &[("model", "loan"), ("outcome", "success")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.value(
+            "inference_predictions_total",
+            &[("model", "loan"), ("label", "approved")]
+        ),
+        Some(1.0)
+    );
+    for absent in [
+        "inference_stage_duration_seconds_count",
+        "inference_prediction_confidence_count",
+        "inference_batch_size_count",
+    ] {
+        assert_eq!(m.matching(absent, &[]).count(), 0, "{absent}");
+    }
 }
 
 /// The demo's signals, exactly: each stage of `/predict` counted once per request that reached

@@ -6,6 +6,7 @@
 //! cargo run --example axum_loan                      # listens on 127.0.0.1:8000
 //! ADDR=127.0.0.1:0 cargo run --example axum_loan     # any free port; the banner shows it
 //! INFERENCE_MONITOR=off cargo run --example axum_loan # same server, /predict without the layer
+//! INFERENCE_MONITOR=layer cargo run --example axum_loan # the layer, without the opt-in signals
 //! METRICS_TOKEN=s3cret cargo run --example axum_loan  # /metrics wants "authorization: Bearer s3cret"
 //! METRICS_ADDR=127.0.0.1:9464 cargo run --example axum_loan # /metrics on its own listener only
 //! ```
@@ -94,7 +95,8 @@ async fn predict(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    // `None` with INFERENCE_MONITOR=off: no layer, nothing to time.
+    // `None` without the layer (INFERENCE_MONITOR=off) or without the opt-in signals
+    // (INFERENCE_MONITOR=layer): nothing to time.
     let signals = signals.map(|Extension(signals)| signals);
     let time = |stage| signals.as_ref().map(|s| s.time(stage));
     if let Some(signals) = &signals {
@@ -193,10 +195,34 @@ async fn not_found() -> Response {
     respond(api::not_found(), None)
 }
 
-/// Whether `/predict` goes through the [`InferenceMonitorLayer`]: yes, unless the environment
-/// has `INFERENCE_MONITOR=off` (any other value, or none, keeps it on).
-fn monitor_enabled() -> bool {
-    !std::env::var("INFERENCE_MONITOR").is_ok_and(|v| v == "off")
+/// How much monitoring the server does, from `INFERENCE_MONITOR`, for load tests that measure
+/// one part alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MonitorMode {
+    /// The default: the layer, and the opt-in signals (stages, confidence, batch sizes).
+    On,
+    /// `INFERENCE_MONITOR=layer`: the layer and its four metrics, no opt-in signals.
+    Layer,
+    /// `INFERENCE_MONITOR=off`: `/predict` without the layer (`/metrics` still answers).
+    Off,
+}
+
+impl MonitorMode {
+    fn from_env() -> Self {
+        match std::env::var("INFERENCE_MONITOR").as_deref() {
+            Ok("off") => Self::Off,
+            Ok("layer") => Self::Layer,
+            _ => Self::On,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::On => "on",
+            Self::Layer => "layer",
+            Self::Off => "off",
+        }
+    }
 }
 
 /// The routes; with `monitored` false the server is the same except that `/predict` is not
@@ -275,11 +301,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = loan_model::server::addr_from_env()?;
     // The model's two classes, and the stage, confidence and batch-size series, start at zero;
     // the layer hands each request its `Signals` (see `predict` and `predict_batch`).
-    let monitor = Monitor::builder()
-        .labels(loan_model::LABELS)
-        .signals([Signal::Stages, Signal::Confidence, Signal::BatchSize])
-        .request_signals(true)
-        .build()?;
+    let mode = MonitorMode::from_env();
+    let signals = mode == MonitorMode::On;
+    let mut monitor = Monitor::builder().labels(loan_model::LABELS);
+    if signals {
+        monitor = monitor
+            .signals([Signal::Stages, Signal::Confidence, Signal::BatchSize])
+            .request_signals(true);
+    }
+    let monitor = monitor.build()?;
     let (monitor, metrics) = loan_model::server::install_monitoring_for(monitor)?;
     let mut endpoint = loan_model::server::MetricsEndpoint::from_env()?;
     let service = endpoint.service(&metrics);
@@ -300,15 +330,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         None => (Some(service), None),
     };
-    let monitored = monitor_enabled();
+    let monitored = mode != MonitorMode::Off;
     let batch_line = format!(
         "batch:   curl -s http://{local}/predict/batch -H 'content-type: application/json' -d '{{\"applications\": [{sample}, {sample}]}}' (1 to {max} applications; inference_batch_size)",
         sample = loan_model::server::SAMPLE,
         max = api::MAX_BATCH,
     );
     let layer_line = format!(
-        "monitor: {} (INFERENCE_MONITOR=off serves /predict without the layer, for load tests)",
-        if monitored { "on" } else { "off" }
+        "monitor: {} (INFERENCE_MONITOR=layer: the layer without the opt-in signals; off: /predict without the layer; for load tests)",
+        mode.as_str()
     );
     loan_model::server::print_banner(
         "axum_loan",
