@@ -85,18 +85,23 @@ fn body_of(body: &Result<Bytes, BytesRejection>) -> Result<&[u8], BodyError> {
     }
 }
 
-/// `/predict`, timed stage by stage when the layer hands the request its [`Signals`]: the queue
-/// (from the layer to here), preprocessing (every request that gets that far), the model call
-/// and the answer (valid applications only). The confidence of each answer goes to
-/// `inference_prediction_confidence`.
-async fn predict(
-    State(model): State<Arc<LoanModel>>,
+/// What `/predict` and `/predict/batch` share: the stages timed through the request's
+/// [`Signals`] when the layer hands them over — the queue (from the layer to here),
+/// preprocessing (every request that gets that far), the model call and the answer (valid input
+/// only) — the injected fault, and the JSON refusal of invalid input. `report` gives the
+/// signals what the model said (confidences, a batch's labels).
+///
+/// `signals` is `None` without the layer (`INFERENCE_MONITOR=off`) or without the opt-in
+/// signals (`INFERENCE_MONITOR=layer`): nothing is timed then.
+fn score<Input, Output>(
     signals: Option<Extension<Signals>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    headers: &HeaderMap,
+    body: &Result<Bytes, BytesRejection>,
+    parse: impl FnOnce(Option<&str>, Result<&[u8], BodyError>) -> Result<Input, ApiResponse>,
+    run: impl FnOnce(&Input) -> Output,
+    report: impl FnOnce(&Signals, &Output),
+    answer: impl FnOnce(&Output) -> ApiResponse,
 ) -> Response {
-    // `None` without the layer (INFERENCE_MONITOR=off) or without the opt-in signals
-    // (INFERENCE_MONITOR=layer): nothing to time.
     let signals = signals.map(|Extension(signals)| signals);
     let time = |stage| signals.as_ref().map(|s| s.time(stage));
     if let Some(signals) = &signals {
@@ -109,23 +114,42 @@ async fn predict(
     if let Some(answer) = api::injected_fault(fault) {
         return respond(answer, None);
     }
-    let application = {
+    let input = {
         let _preprocess = time(Stage::Preprocess);
-        api::parse_application(content_type, body_of(&body))
+        parse(content_type, body_of(body))
     };
-    let application = match application {
-        Ok(application) => application,
+    let input = match input {
+        Ok(input) => input,
         Err(refusal) => return respond(refusal, None),
     };
-    let decision = {
+    let output = {
         let _predict = time(Stage::Predict);
-        model.predict(&application)
+        run(&input)
     };
     if let Some(signals) = &signals {
-        signals.confidence(decision.confidence());
+        report(signals, &output);
     }
     let _postprocess = time(Stage::Postprocess);
-    respond(api::answer(&model, decision), None)
+    respond(answer(&output), None)
+}
+
+/// `/predict`: one application; the confidence of the answer goes to
+/// `inference_prediction_confidence`.
+async fn predict(
+    State(model): State<Arc<LoanModel>>,
+    signals: Option<Extension<Signals>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    score(
+        signals,
+        &headers,
+        &body,
+        api::parse_application,
+        |application| model.predict(application),
+        |signals, decision| signals.confidence(decision.confidence()),
+        |decision| api::answer(&model, *decision),
+    )
 }
 
 /// `/predict/batch`: `{"applications": [...]}`, 1 to `api::MAX_BATCH` of them, scored in one
@@ -139,38 +163,25 @@ async fn predict_batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let signals = signals.map(|Extension(signals)| signals);
-    let time = |stage| signals.as_ref().map(|s| s.time(stage));
-    if let Some(signals) = &signals {
-        signals.queue_wait();
-    }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let fault = headers.get(api::FAULT_HEADER).and_then(|v| v.to_str().ok());
-    if let Some(answer) = api::injected_fault(fault) {
-        return respond(answer, None);
-    }
-    let applications = {
-        let _preprocess = time(Stage::Preprocess);
-        api::parse_batch(content_type, body_of(&body))
-    };
-    let applications = match applications {
-        Ok(applications) => applications,
-        Err(refusal) => return respond(refusal, None),
-    };
-    let decisions: Vec<_> = {
-        let _predict = time(Stage::Predict);
-        applications.iter().map(|a| model.predict(a)).collect()
-    };
-    if let Some(signals) = &signals {
-        for decision in &decisions {
-            signals.confidence(decision.confidence());
-        }
-        signals.predicted_batch(decisions.iter().map(|d| d.label));
-    }
-    let _postprocess = time(Stage::Postprocess);
-    respond(api::batch_answer(&model, &decisions), None)
+    score(
+        signals,
+        &headers,
+        &body,
+        api::parse_batch,
+        |applications| {
+            applications
+                .iter()
+                .map(|a| model.predict(a))
+                .collect::<Vec<_>>()
+        },
+        |signals, decisions| {
+            for decision in decisions {
+                signals.confidence(decision.confidence());
+            }
+            signals.predicted_batch(decisions.iter().map(|d| d.label));
+        },
+        |decisions| api::batch_answer(&model, decisions),
+    )
 }
 
 async fn predict_method_not_allowed() -> Response {
