@@ -4,11 +4,10 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Stdio};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::stack::{free_port, require};
+use common::stack::{self, require};
 use inference_monitor::{monitor, Monitor, PushError, Pushgateway};
 
 /// A monitor with three successes and one failure of model `batch`, recorded into its own
@@ -33,35 +32,13 @@ fn batch_metrics() -> inference_monitor::MetricsHandle {
     metrics
 }
 
-/// Stops the gateway when the test ends, passed or failed.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_real_pushgateway_receives_the_exact_values() {
     let Some(binary) = require("prometheus-pushgateway", "prometheus-pushgateway") else {
         return;
     };
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(binary)
-        .arg(format!("--web.listen-address={addr}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus-pushgateway");
-    let gateway_process = KillOnDrop(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the Pushgateway did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let gateway_process = stack::pushgateway(&binary);
+    let addr = gateway_process.addr;
 
     let metrics = batch_metrics();
     let gateway = Pushgateway::new(addr.to_string(), "loan/batch").grouping("shard", "3");
