@@ -1,9 +1,9 @@
 //! The label limiter: keeps the number of distinct values of a label bounded.
 //!
-//! A value passes through [`Limiter::get`]: it is cut to the maximum length (at a character
+//! A value passes through the limiter: it is cut to the maximum length (at a character
 //! boundary), looked up among the values known in advance (no lock), then among the values
 //! seen so far (a read lock); a new value gets its own entry while there is room, and the
-//! shared [`OVERFLOW_VALUE`](crate::names::OVERFLOW_VALUE) entry once the limit is reached.
+//! shared [`OVERFLOW_VALUE`] entry once the limit is reached.
 //! No value ever creates an entry past the limit.
 
 use std::collections::HashMap;
