@@ -199,7 +199,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ));
 
     println!("tonic_loan: loan-approval model over gRPC (tonic), monitored by inference-monitor");
-    println!("  predict: grpc {local} {} (messages in examples/tonic_loan/proto.rs)", proto::PREDICT_PATH);
+    println!(
+        "  predict: grpc {local} {} (messages in examples/tonic_loan/proto.rs)",
+        proto::PREDICT_PATH
+    );
     println!("  metrics: curl -s http://{metrics_local}/metrics");
     println!("  dashboard: http://{metrics_local}/dashboard");
     println!("  stop:    Ctrl-C (in-flight calls finish first)");
