@@ -285,28 +285,6 @@ fn app(metrics: Option<MetricsService>, monitor: &Monitor, monitored: bool) -> R
         .with_state(model)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    println!("shutting down: finishing in-flight requests");
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = loan_model::server::addr_from_env()?;
@@ -359,8 +337,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &[batch_line, layer_line],
     );
 
+    let shutdown = loan_model::server::shutdown_signal("requests")
+        .map_err(|e| format!("cannot listen for signals: {e}"))?;
     axum::serve(listener, app(main_metrics, &monitor, monitored))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
     // Scrapes are idempotent: the metrics listener stops without waiting for them.
     if let Some(metrics_server) = metrics_server {

@@ -36,7 +36,6 @@
 mod loan_model;
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -171,42 +170,14 @@ fn app(
     })
 }
 
-/// Listens for Ctrl-C and SIGTERM. The handlers are registered by this call, not at the first
-/// poll, so a signal sent as soon as the banner is out is never missed; the returned future
-/// resolves at the first one.
-fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
-    #[cfg(unix)]
-    let signals = {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        async move {
-            tokio::select! {
-                _ = interrupt.recv() => {},
-                _ = terminate.recv() => {},
-            }
-        }
-    };
-    #[cfg(windows)]
-    let signals = {
-        let mut ctrl_c = tokio::signal::windows::ctrl_c()?;
-        async move {
-            ctrl_c.recv().await;
-        }
-    };
-    Ok(async move {
-        signals.await;
-        println!("shutting down: finishing in-flight requests");
-    })
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = loan_model::server::addr_from_env()?;
     let (monitor, metrics) = loan_model::server::install_monitoring()?;
     let mut endpoint = loan_model::server::MetricsEndpoint::from_env()?;
     let service = endpoint.service(&metrics);
-    let shutdown = shutdown_signal().map_err(|e| format!("cannot listen for signals: {e}"))?;
+    let shutdown = loan_model::server::shutdown_signal("requests")
+        .map_err(|e| format!("cannot listen for signals: {e}"))?;
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await

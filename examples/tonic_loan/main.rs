@@ -144,39 +144,13 @@ fn addr_from(name: &str, default: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("{name} must be an address like {default}: {e}"))
 }
 
-/// Resolves at the first Ctrl-C or SIGTERM; the handlers are registered by this call.
-fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
-    #[cfg(unix)]
-    let signals = {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        async move {
-            tokio::select! {
-                _ = interrupt.recv() => {},
-                _ = terminate.recv() => {},
-            }
-        }
-    };
-    #[cfg(windows)]
-    let signals = {
-        let mut ctrl_c = tokio::signal::windows::ctrl_c()?;
-        async move {
-            ctrl_c.recv().await;
-        }
-    };
-    Ok(async move {
-        signals.await;
-        println!("shutting down: finishing in-flight calls");
-    })
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = addr_from("ADDR", "127.0.0.1:50051")?;
     let metrics_addr = addr_from("METRICS_ADDR", "127.0.0.1:9464")?;
     let (monitor, metrics) = loan_model::server::install_monitoring()?;
-    let shutdown = shutdown_signal().map_err(|e| format!("cannot listen for signals: {e}"))?;
+    let shutdown = loan_model::server::shutdown_signal("calls")
+        .map_err(|e| format!("cannot listen for signals: {e}"))?;
 
     let loading = std::time::Instant::now();
     let model = Arc::new(LoanModel::load());
