@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use inference_monitor::testing::TestRecorder;
-use inference_monitor::{FixedModel, GrpcClassifier, InferenceMonitorLayer};
+use inference_monitor::{FixedModel, GrpcClassifier, InferenceMonitorLayer, ResponseBody};
 use tower::{service_fn, Layer, ServiceExt};
 
 #[path = "common/frames.rs"]
@@ -102,11 +102,7 @@ async fn the_status_in_the_trailers_decides_at_the_trailers_frame() {
     let rec = TestRecorder::new();
     let _local = rec.local();
     let layer = InferenceMonitorLayer::new("ranker").classify_with(GrpcClassifier);
-    let res = layer
-        .layer(grpc_service(Status::Trailers("0")))
-        .oneshot(request())
-        .await
-        .unwrap();
+    let res = call(&layer, Status::Trailers("0")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let mut body = res.into_body();
 
@@ -137,13 +133,21 @@ async fn the_status_in_the_trailers_decides_at_the_trailers_frame() {
     );
 }
 
-/// Sends one call and reads its body to the end, as a gRPC server would.
-async fn send_and_read(layer: &InferenceMonitorLayer<FixedModel, GrpcClassifier>, status: Status) {
-    let res = layer
+/// Sends one call through `layer` and returns the response, its body not read.
+async fn call(
+    layer: &InferenceMonitorLayer<FixedModel, GrpcClassifier>,
+    status: Status,
+) -> Response<ResponseBody<Frames, GrpcClassifier>> {
+    layer
         .layer(grpc_service(status))
         .oneshot(request())
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Sends one call and reads its body to the end, as a gRPC server would.
+async fn send_and_read(layer: &InferenceMonitorLayer<FixedModel, GrpcClassifier>, status: Status) {
+    let res = call(layer, status).await;
     let mut body = res.into_body();
     while let Some(frame) = next_frame(&mut body).await {
         frame.unwrap();
@@ -181,11 +185,7 @@ async fn a_trailers_only_response_is_decided_by_its_headers() {
     let _local = rec.local();
     let layer = InferenceMonitorLayer::new("ranker").classify_with(GrpcClassifier);
     // The body is empty: recorded as soon as the headers arrive, before any read.
-    let res = layer
-        .layer(grpc_service(Status::Headers("5")))
-        .oneshot(request())
-        .await
-        .unwrap();
+    let res = call(&layer, Status::Headers("5")).await;
     assert_eq!(counts(&rec), [0, 1, 0, 0]);
     drop(res);
     send_and_read(&layer, Status::Headers("0")).await;
@@ -212,11 +212,7 @@ async fn a_body_dropped_before_its_trailers_is_cancelled() {
     let rec = TestRecorder::new();
     let _local = rec.local();
     let layer = InferenceMonitorLayer::new("ranker").classify_with(GrpcClassifier);
-    let res = layer
-        .layer(grpc_service(Status::Trailers("0")))
-        .oneshot(request())
-        .await
-        .unwrap();
+    let res = call(&layer, Status::Trailers("0")).await;
     let mut body = res.into_body();
     next_frame(&mut body).await.unwrap().unwrap();
     assert_eq!(counts(&rec), [0, 0, 0, 0]);
