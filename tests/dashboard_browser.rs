@@ -265,6 +265,22 @@ fn works_when_metrics_wants_a_bearer_token() {
     assert!(with.contains("<form id=\"token-form\" hidden=\"\">"));
 }
 
+/// The address of the dashboard, from the `dashboard: http://ADDR/dashboard` line of the
+/// server's banner.
+fn dashboard_addr(server: &common::Server) -> SocketAddr {
+    let line = server
+        .banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("dashboard: http://"))
+        .unwrap_or_else(|| panic!("banner: {:?}", server.banner));
+    line.split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split("/dashboard").next())
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// With `METRICS_ADDR`, the dashboard moves with `/metrics` to the metrics listener.
 #[test]
 fn is_served_on_the_metrics_listener() {
@@ -272,18 +288,7 @@ fn is_served_on_the_metrics_listener() {
         return;
     };
     let server = common::start_example("axum_loan", &[("METRICS_ADDR", "127.0.0.1:0")]);
-    let line = server
-        .banner
-        .iter()
-        .find(|l| l.trim_start().starts_with("dashboard: http://"))
-        .unwrap_or_else(|| panic!("banner: {:?}", server.banner));
-    let metrics_addr: SocketAddr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split("/dashboard").next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let metrics_addr = dashboard_addr(&server);
     assert_ne!(metrics_addr, server.addr);
     assert_eq!(http(server.addr, "GET", "/dashboard", &[], b"").status, 404);
     assert_eq!(
@@ -648,18 +653,7 @@ fn every_example_serves_the_dashboard() {
         );
 
         let separate = common::start_example(example, &[("METRICS_ADDR", "127.0.0.1:0")]);
-        let line = separate
-            .banner
-            .iter()
-            .find(|l| l.trim_start().starts_with("dashboard: http://"))
-            .unwrap_or_else(|| panic!("{example} banner: {:?}", separate.banner));
-        let at: SocketAddr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split("/dashboard").next())
-            .unwrap()
-            .parse()
-            .unwrap();
+        let at = dashboard_addr(&separate);
         assert_ne!(at, separate.addr, "{example}");
         assert_eq!(
             http(at, "GET", "/dashboard", &[], b"").status,
