@@ -7,7 +7,7 @@ use std::task::{ready, Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::guard::FinishOnUnwind;
+use crate::guard::poll_recording_panics;
 use crate::outcome::{ClassifyResponse, StatusClassifier};
 use crate::streaming::StreamState;
 use crate::{InFlight, Outcome};
@@ -89,8 +89,8 @@ impl<B: Body, C: ClassifyResponse, S: StreamState> Body for ResponseBody<B, C, S
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let frame = {
-            let _unwind = FinishOnUnwind(&mut *this.state);
-            ready!(this.inner.as_mut().poll_frame(cx))
+            let inner = this.inner.as_mut();
+            ready!(poll_recording_panics(this.state, || inner.poll_frame(cx)))
         };
         // `None`: the body goes on. `Some(None)`: it ended, with the outcome decided at the
         // headers. `Some(Some(outcome))`: it ended with this outcome.

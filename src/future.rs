@@ -8,7 +8,7 @@ use std::task::{ready, Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
-use crate::guard::FinishOnUnwind;
+use crate::guard::poll_recording_panics;
 use crate::layer::LatencyEnd;
 use crate::outcome::ClassifyResponse;
 use crate::streaming::{NoStreaming, TrackStream};
@@ -69,8 +69,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = {
-            let _unwind = FinishOnUnwind(&mut *this.state);
-            ready!(this.inner.poll(cx))
+            let inner = this.inner;
+            ready!(poll_recording_panics(this.state, || inner.poll(cx)))
         };
         let Some((mut guard, classifier)) = this.state.take() else {
             // Polled again after completion: pass through, nothing left to record.

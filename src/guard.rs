@@ -178,22 +178,34 @@ impl Drop for InFlight {
     }
 }
 
-/// Put on the stack around a poll of the monitored future or body: if that poll panics, the
-/// request is recorded as `server_error` right there, while the panic unwinds.
+/// Put on the stack around a poll of the monitored future or body, and forgotten when the
+/// poll returns: its `Drop` runs only while that poll's panic unwinds, and records the request
+/// as `server_error` right there. Use [`poll_recording_panics`].
 ///
 /// Without it the guard would record only when the future is dropped. A catch-panic layer
 /// between the monitor and the handler (tower-http's `CatchPanic`) keeps the panicked future
 /// and drops it after the unwind, when nothing shows a panic any more, and the request would
 /// count as `cancelled`.
-pub(crate) struct FinishOnUnwind<'a, T>(pub(crate) &'a mut Option<(InFlight, T)>);
+struct FinishOnUnwind<'a, T>(&'a mut Option<(InFlight, T)>);
 
 impl<T> Drop for FinishOnUnwind<'_, T> {
-    #[inline]
+    #[cold]
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            if let Some((guard, _)) = self.0.take() {
-                guard.finish(Outcome::ServerError);
-            }
+        if let Some((guard, _)) = self.0.take() {
+            guard.finish(Outcome::ServerError);
         }
     }
+}
+
+/// Runs `poll` (a poll of the inner future or body); if it panics, the request held in `state`
+/// is recorded as `server_error` while the panic unwinds. Costs nothing when it returns.
+#[inline]
+pub(crate) fn poll_recording_panics<T, R>(
+    state: &mut Option<(InFlight, T)>,
+    poll: impl FnOnce() -> R,
+) -> R {
+    let bomb = FinishOnUnwind(state);
+    let result = poll();
+    std::mem::forget(bomb);
+    result
 }

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::guard::FinishOnUnwind;
+use crate::guard::poll_recording_panics;
 use crate::InFlight;
 
 pin_project! {
@@ -71,8 +71,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let output = {
-            let _unwind = FinishOnUnwind(&mut *this.state);
-            std::task::ready!(this.future.poll(cx))
+            let future = this.future;
+            std::task::ready!(poll_recording_panics(this.state, || future.poll(cx)))
         };
         if let Some((guard, report)) = this.state.take() {
             report(&output, guard);
