@@ -105,7 +105,7 @@ impl InFlight {
     /// [`Signals::queue_wait`] measures from there). Costs one reference count.
     #[must_use]
     pub fn signals(&self) -> Signals {
-        Signals::new(Arc::clone(&self.model), self.start)
+        Signals::new(Arc::clone(&self.model.signals), self.start)
     }
 
     /// Records `took` as one observation of `stage` for this request's model.
@@ -158,9 +158,9 @@ impl InFlight {
             return;
         }
         self.done = true;
-        let seconds = self.elapsed().as_secs_f64();
+        let took = self.elapsed();
         let (shared, label) = (&self.model.shared, self.label);
-        crate::containment::contain(|| shared.record(outcome, seconds, label));
+        crate::containment::contain(|| shared.record(outcome, took, label));
     }
 }
 

@@ -4,7 +4,8 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock, Weak};
+use std::time::Duration;
 
 use metrics::{
     Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, SharedString, Unit,
@@ -12,6 +13,7 @@ use metrics::{
 
 use crate::cardinality::{Limiter, DEFAULT_MAX_VALUES, DEFAULT_MAX_VALUE_LEN};
 use crate::clock::Clock;
+use crate::exporter::direct::{self, NanosHistogram, Sample};
 use crate::guard::InFlight;
 use crate::names::{
     self, MetricNames, DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_CONFIDENCE_BUCKETS,
@@ -445,6 +447,22 @@ struct Handle {
     stripes: Box<[Arc<Stripe>]>,
 }
 
+impl Sample for Handle {
+    /// Sets the in-progress gauge to the requests in flight: only requests hold a stripe
+    /// besides this handle, so each stripe's count is one plus its requests.
+    fn refresh(&self) {
+        let in_flight: usize = self
+            .stripes
+            .iter()
+            .map(|stripe| Arc::strong_count(stripe).saturating_sub(1))
+            .sum();
+        #[allow(clippy::cast_precision_loss)] // exact below 2^53 requests
+        let value = in_flight as f64;
+        let gauge = &self.shared.inprogress;
+        crate::containment::contain(|| gauge.set(value));
+    }
+}
+
 impl Handle {
     /// The stripe of the current thread. `stripes.len()` is a power of two ([`STRIPES`]), so
     /// the thread's number is masked rather than divided (a division costs tens of cycles).
@@ -459,8 +477,21 @@ impl Handle {
 /// pointers to the same state, picked by thread. Under load every request takes and drops a
 /// reference; with one shared count the cores would fight over its cache line (measured here:
 /// two threads on one count cost 3x one thread). Each stripe has its own count on its own line.
+///
+/// Only [`InFlight`] guards hold a stripe (besides the model's own), so a stripe's count is
+/// also the number of requests in flight that took it: with the crate's own recorder, the
+/// in-progress gauge is the sum of those counts, read at each render, and no request writes it.
 #[repr(align(64))]
 pub(crate) struct Stripe {
+    pub(crate) shared: Arc<ModelShared>,
+    /// What a [`Signals`](crate::Signals) handle made on this stripe's thread holds instead:
+    /// the same state, a count of its own.
+    pub(crate) signals: Arc<SignalsStripe>,
+}
+
+/// The stripe [`Signals`](crate::Signals) handles hold (see [`Stripe`]).
+#[repr(align(64))]
+pub(crate) struct SignalsStripe {
     pub(crate) shared: Arc<ModelShared>,
 }
 
@@ -484,7 +515,12 @@ pub(crate) struct ModelShared {
     monitor: Monitor,
     requests: [Counter; 4],
     latency: [Histogram; 4],
+    /// With the crate's own recorder: the same four histograms, taking nanoseconds.
+    latency_nanos: Option<[Arc<dyn NanosHistogram>; 4]>,
     inprogress: Gauge,
+    /// With the crate's own recorder the in-progress gauge is read at render time (see
+    /// [`Stripe`]) and requests leave it alone.
+    inprogress_sampled: bool,
     labels: Limiter<Counter>,
     clock: Clock,
     pub(crate) signals: ModelSignals,
@@ -497,9 +533,14 @@ pub(crate) struct ModelShared {
 
 impl fmt::Debug for ModelMonitor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = self.shared();
         f.debug_struct("ModelMonitor")
-            .field("name", &self.shared().name)
-            .field("labels", &self.shared().labels.len())
+            .field("name", &shared.name)
+            .field("labels", &shared.labels.len())
+            .field(
+                "records_directly",
+                &(shared.latency_nanos.is_some() && shared.inprogress_sampled),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -529,7 +570,9 @@ impl ModelMonitor {
     #[inline]
     pub fn start(&self) -> InFlight {
         let handle = &*self.handle;
-        crate::containment::contain(|| handle.shared.inprogress.increment(1.0));
+        if !handle.shared.inprogress_sampled {
+            crate::containment::contain(|| handle.shared.inprogress.increment(1.0));
+        }
         InFlight::new(Arc::clone(handle.stripe()), handle.shared.clock.now())
     }
 
@@ -571,10 +614,13 @@ impl ModelMonitor {
         &self.handle.shared
     }
 
-    /// This thread's stripe and a reading of the clock, for a handle that starts now.
-    pub(crate) fn stripe_and_now(&self) -> (Arc<Stripe>, u64) {
+    /// This thread's signals stripe and a reading of the clock, for a handle that starts now.
+    pub(crate) fn signals_stripe_and_now(&self) -> (Arc<SignalsStripe>, u64) {
         let handle = &*self.handle;
-        (Arc::clone(handle.stripe()), handle.shared.clock.now())
+        (
+            Arc::clone(&handle.stripe().signals),
+            handle.shared.clock.now(),
+        )
     }
 
     fn register(monitor: &Monitor, name: &str) -> ModelMonitor {
@@ -585,9 +631,21 @@ impl ModelMonitor {
         let with_outcome =
             |o: Outcome| vec![model_label(), Label::new(names::LABEL_OUTCOME, o.as_str())];
         let requests = Outcome::ALL.map(|o| counter(&names.requests_total, with_outcome(o)));
-        let latency =
-            Outcome::ALL.map(|o| histogram(&names.request_latency_seconds, with_outcome(o)));
-        let inprogress = gauge(&names.inprogress_requests, vec![model_label()]);
+        // With the crate's own recorder in effect, its offers: the histograms in nanoseconds
+        // and the in-progress gauge read at render (see `exporter::direct`).
+        let latency = Outcome::ALL.map(|o| {
+            let key = Key::from_parts(key_name(&names.request_latency_seconds), with_outcome(o));
+            direct::register(|r| r.register_histogram(&key, &METADATA))
+        });
+        let latency_nanos = latency
+            .iter()
+            .map(|(_, offer)| offer.as_ref().and_then(|o| o.nanos.clone()))
+            .collect::<Option<Vec<_>>>()
+            .and_then(|all| <[_; 4]>::try_from(all).ok());
+        let latency = latency.map(|(histogram, _)| histogram);
+        let key = Key::from_parts(key_name(&names.inprogress_requests), vec![model_label()]);
+        let (inprogress, samplers) = direct::register(|r| r.register_gauge(&key, &METADATA));
+        let samplers = samplers.map(|offer| offer.samplers);
         let s = &monitor.shared;
         let preset = s
             .labels
@@ -599,7 +657,9 @@ impl ModelMonitor {
             monitor: monitor.clone(),
             requests,
             latency,
+            latency_nanos,
             inprogress,
+            inprogress_sampled: samplers.is_some(),
             labels: Limiter::new(s.max_labels, s.max_label_len, preset),
             clock: Clock::get(),
             signals: ModelSignals::default(),
@@ -613,12 +673,18 @@ impl ModelMonitor {
             .map(|_| {
                 Arc::new(Stripe {
                     shared: Arc::clone(&shared),
+                    signals: Arc::new(SignalsStripe {
+                        shared: Arc::clone(&shared),
+                    }),
                 })
             })
             .collect();
-        ModelMonitor {
-            handle: Arc::new(Handle { shared, stripes }),
+        let handle = Arc::new(Handle { shared, stripes });
+        if let Some(samplers) = samplers {
+            let weak: Weak<dyn Sample> = Arc::downgrade(&handle) as _;
+            samplers.attach(weak);
         }
+        ModelMonitor { handle }
     }
 }
 
@@ -630,14 +696,22 @@ impl ModelShared {
 
     /// Records a finished request. Called by [`InFlight`] exactly once.
     #[inline]
-    pub(crate) fn record(&self, outcome: Outcome, seconds: f64, label: u32) {
+    pub(crate) fn record(&self, outcome: Outcome, took: Duration, label: u32) {
         let s = self;
-        s.requests[outcome.index()].increment(1);
-        s.latency[outcome.index()].record(seconds);
+        let i = outcome.index();
+        s.requests[i].increment(1);
+        match &s.latency_nanos {
+            Some(nanos) => {
+                nanos[i].record_nanos(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+            }
+            None => s.latency[i].record(took.as_secs_f64()),
+        }
         if let Some(counter) = s.labels.entry(label) {
             counter.increment(1);
         }
-        s.inprogress.decrement(1.0);
+        if !s.inprogress_sampled {
+            s.inprogress.decrement(1.0);
+        }
     }
 
     /// The index of the predictions counter of `label` (bounded) in the model's limiter.

@@ -44,7 +44,7 @@ use std::time::Duration;
 use metrics::{Gauge, Histogram, Label, Unit};
 
 use crate::cardinality::truncate;
-use crate::monitor::{gauge, histogram, key_name, ModelShared, Stripe};
+use crate::monitor::{gauge, histogram, key_name, ModelShared, SignalsStripe};
 use crate::names;
 use crate::{ConfigError, ModelMonitor};
 
@@ -262,7 +262,7 @@ impl ModelShared {
 /// ```
 #[derive(Clone)]
 pub struct Signals {
-    model: Arc<Stripe>,
+    model: Arc<SignalsStripe>,
     start: u64,
 }
 
@@ -277,7 +277,7 @@ impl fmt::Debug for Signals {
 
 impl Signals {
     #[inline]
-    pub(crate) fn new(model: Arc<Stripe>, start: u64) -> Self {
+    pub(crate) fn new(model: Arc<SignalsStripe>, start: u64) -> Self {
         Self { model, start }
     }
 
@@ -400,7 +400,7 @@ impl ModelMonitor {
     /// A handle on this model's opt-in signals, started now (see [`Signals`]).
     #[must_use]
     pub fn signals(&self) -> Signals {
-        let (stripe, now) = self.stripe_and_now();
+        let (stripe, now) = self.signals_stripe_and_now();
         Signals::new(stripe, now)
     }
 

@@ -13,6 +13,19 @@ fn install_once_then_a_typed_error() {
         .install()
         .expect("first install");
     let loan = ModelMonitor::new("loan");
+    // Installed globally, the crate's recorder is the one in effect: the model takes its
+    // direct path (latency in nanoseconds, in progress read at render).
+    assert!(
+        format!("{loan:?}").contains("records_directly: true"),
+        "{loan:?}"
+    );
+    let held = loan.start();
+    let m = common::Exposition::parse(&handle.render());
+    assert_eq!(
+        m.value("inference_inprogress_requests", &[("model", "loan")]),
+        Some(1.0)
+    );
+    held.finish(inference_monitor::Outcome::ClientError);
     for _ in 0..2 {
         monitor!(loan, 1 + 1, label = |_| "approved");
     }

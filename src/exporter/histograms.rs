@@ -16,28 +16,45 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use metrics::{HistogramFn, Key, KeyName, SharedString};
 
+use super::direct::NanosHistogram;
+
 /// One histogram series: counts per bucket (`counts[i]` holds the samples `<= bounds[i]` and
 /// `> bounds[i - 1]`; the last holds those above every bound) and the sum of the samples.
 #[derive(Debug)]
 pub(crate) struct Series {
     bounds: Arc<[f64]>,
+    /// The bounds in whole nanoseconds, rounded down, for [`NanosHistogram::record_nanos`]: a
+    /// whole number of nanoseconds is at most a bound exactly when it is at most its floor.
+    bounds_nanos: Box<[i64]>,
     counts: Box<[AtomicU64]>,
+    /// The sum of the samples given in seconds, as `f64` bits.
     sum: AtomicU64,
+    /// The sum of the samples given in nanoseconds.
+    sum_nanos: AtomicU64,
 }
+
+/// Up to this many bounds, the bucket of a sample in nanoseconds is found by counting the
+/// bounds below it (no branch to mispredict, vectorized); past it, by binary search.
+const LINEAR_SEARCH_MAX: usize = 32;
 
 impl Series {
     fn new(bounds: Arc<[f64]>) -> Self {
         let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        let bounds_nanos = bounds.iter().map(|b| bound_in_nanos(*b)).collect();
         Self {
             bounds,
+            bounds_nanos,
             counts,
             sum: AtomicU64::new(0f64.to_bits()),
+            sum_nanos: AtomicU64::new(0),
         }
     }
 
     /// The cumulative count of each bound (then `+Inf`, the total) and the sum.
     fn snapshot(&self) -> (Vec<u64>, f64) {
-        let sum = f64::from_bits(self.sum.load(Ordering::Relaxed));
+        #[allow(clippy::cast_precision_loss)] // exact below 2^53 ns (104 days of latency)
+        let nanos = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let sum = f64::from_bits(self.sum.load(Ordering::Relaxed)) + nanos;
         let mut total = 0u64;
         let cumulative = self
             .counts
@@ -68,6 +85,45 @@ impl HistogramFn for Series {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
                 Some((f64::from_bits(bits) + value).to_bits())
             });
+    }
+}
+
+/// The largest whole number of nanoseconds `n` with `n / 1e9 <= bound`: a sample of `n`
+/// nanoseconds then lands in the bucket a sample of `n / 1e9` seconds lands in. `bound * 1e9`
+/// alone can round up across a whole number (0.0119 gives 11,900,000.0, and 11,900,000 ns is
+/// above 0.011899999999999999 s), so the floor is corrected by a step when it does.
+#[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+fn bound_in_nanos(bound: f64) -> i64 {
+    // `as` saturates: bounds past the range of i64 nanoseconds (292 years) stay in order.
+    let mut n = (bound * 1e9).floor() as i64;
+    // Beyond 2^53 ns (104 days) not every whole number is a float: leave the floor as it is.
+    if n.unsigned_abs() < 1 << 53 {
+        while n as f64 / 1e9 > bound {
+            n -= 1;
+        }
+        while (n + 1) as f64 / 1e9 <= bound {
+            n += 1;
+        }
+    }
+    n
+}
+
+impl NanosHistogram for Series {
+    /// Counts `nanos` in its bucket and adds it to the nanosecond sum: the same bucket as
+    /// `record(nanos / 1e9)`, with integer operations only.
+    #[inline]
+    fn record_nanos(&self, nanos: u64) {
+        let value = i64::try_from(nanos).unwrap_or(i64::MAX);
+        let bounds = &*self.bounds_nanos;
+        let bucket = if bounds.len() <= LINEAR_SEARCH_MAX {
+            bounds.iter().map(|bound| usize::from(*bound < value)).sum()
+        } else {
+            bounds.partition_point(|bound| *bound < value)
+        };
+        if let Some(count) = self.counts.get(bucket) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 }
 
@@ -296,6 +352,57 @@ mod tests {
         let (cumulative, sum) = s.snapshot();
         assert_eq!(cumulative, vec![2, 4, 5]);
         assert!((sum - 8.65).abs() < 1e-9, "{sum}");
+    }
+
+    /// The bucket of each value given both ways, in seconds and in nanoseconds.
+    fn buckets_both_ways(bounds: &[f64], nanos: &[u64]) -> (Vec<u64>, Vec<u64>) {
+        let seconds = Series::new(bounds.into());
+        let whole = Series::new(bounds.into());
+        for n in nanos {
+            #[allow(clippy::cast_precision_loss)]
+            seconds.record(*n as f64 / 1e9);
+            whole.record_nanos(*n);
+        }
+        (seconds.snapshot().0, whole.snapshot().0)
+    }
+
+    #[test]
+    fn nanoseconds_fall_in_the_bucket_their_seconds_fall_in() {
+        let awkward = [-1.0, 1e-10, 1.5e-9, 0.0003, 0.005, 0.1, 0.3, 2.5, 1e12];
+        let mut long: Vec<f64> = (1..=40).map(|i| f64::from(i) * 0.0007).collect();
+        long.push(1e30);
+        for bounds in [
+            crate::names::DEFAULT_LATENCY_BUCKETS,
+            &awkward[..],
+            &long[..],
+        ] {
+            // Each bound's floor in nanoseconds, one below and one above, and a spread.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let mut nanos: Vec<u64> = bounds
+                .iter()
+                .filter(|b| **b >= 0.0 && **b < 1e9)
+                .flat_map(|b| {
+                    let n = (b * 1e9).floor() as u64;
+                    [n.saturating_sub(1), n, n + 1]
+                })
+                .collect();
+            nanos.extend((0..2000u64).map(|i| i * i * 997));
+            nanos.extend([0, u64::MAX / 4]);
+            let (seconds, whole) = buckets_both_ways(bounds, &nanos);
+            assert_eq!(seconds, whole, "bounds {bounds:?}");
+            assert_eq!(whole.last().copied(), Some(nanos.len() as u64));
+        }
+    }
+
+    #[test]
+    fn the_sum_adds_both_kinds_of_sample() {
+        let s = Series::new(vec![1.0].into());
+        s.record_nanos(1_500_000_000);
+        s.record_nanos(250);
+        s.record(0.25);
+        let (cumulative, sum) = s.snapshot();
+        assert_eq!(cumulative, vec![2, 3]);
+        assert!((sum - 1.750_000_25).abs() < 1e-12, "{sum}");
     }
 
     #[test]

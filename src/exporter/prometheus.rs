@@ -3,7 +3,6 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::future::{ready, Ready};
-#[cfg(feature = "process")]
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -11,6 +10,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_service::Service;
 
 use super::access::MetricsAuth;
+use super::direct::Samplers;
 use super::histograms::Histograms;
 pub use super::recorder::PrometheusRecorder;
 
@@ -156,14 +156,21 @@ impl PrometheusExporter {
     /// [`ExporterError::ConflictingBuckets`] when two monitors give one metric different buckets.
     pub fn build(self) -> Result<(PrometheusRecorder, MetricsHandle), ExporterError> {
         let (builder, histograms) = self.parts()?;
-        let histograms = std::sync::Arc::new(histograms);
+        let histograms = Arc::new(histograms);
         let inner = builder.build_recorder();
+        let samplers = Arc::new(Samplers::default());
         let handle = MetricsHandle {
             inner: inner.handle(),
-            histograms: std::sync::Arc::clone(&histograms),
+            histograms: Arc::clone(&histograms),
+            samplers: Arc::clone(&samplers),
             process: self.process.then(ProcessCollector::new),
         };
-        Ok((PrometheusRecorder { inner, histograms }, handle))
+        let recorder = PrometheusRecorder {
+            inner,
+            histograms,
+            samplers,
+        };
+        Ok((recorder, handle))
     }
 
     /// Installs the recorder as the process's global recorder.
@@ -192,7 +199,8 @@ impl PrometheusExporter {
 #[derive(Clone)]
 pub struct MetricsHandle {
     inner: PrometheusHandle,
-    histograms: std::sync::Arc<Histograms>,
+    histograms: Arc<Histograms>,
+    samplers: Arc<Samplers>,
     process: Option<ProcessCollector>,
 }
 
@@ -235,6 +243,7 @@ impl MetricsHandle {
         if let Some(process) = &self.process {
             process.collect();
         }
+        self.samplers.refresh();
         let mut text = self.inner.render();
         self.histograms.render_into(&mut text);
         text

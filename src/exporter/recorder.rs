@@ -8,13 +8,17 @@ use metrics::{
     Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
 };
 
+use super::direct::{self, Samplers};
 use super::histograms::Histograms;
 
 /// The recorder built by [`PrometheusExporter::build`](crate::PrometheusExporter::build).
 ///
 /// Counters and gauges go to metrics-exporter-prometheus. Histograms are kept as bucket
 /// counters updated in place, so a sample is never lost to a concurrent scrape, costs no
-/// allocation, and memory does not grow between scrapes. Render everything with the
+/// allocation, and memory does not grow between scrapes. The crate's own models, registered
+/// with this recorder while it is the one in effect, record their latency in whole
+/// nanoseconds and have their in-progress gauge read at each render instead of written on
+/// each request (see `docs/architecture.md`). Render everything with the
 /// [`MetricsHandle`](crate::MetricsHandle) returned next to it.
 ///
 /// ```
@@ -30,6 +34,8 @@ use super::histograms::Histograms;
 pub struct PrometheusRecorder {
     pub(crate) inner: metrics_exporter_prometheus::PrometheusRecorder,
     pub(crate) histograms: Arc<Histograms>,
+    /// The in-progress gauges of the models that record directly (see [`super::direct`]).
+    pub(crate) samplers: Arc<Samplers>,
 }
 
 impl fmt::Debug for PrometheusRecorder {
@@ -59,6 +65,7 @@ impl Recorder for PrometheusRecorder {
     }
 
     fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
+        direct::offer(self, &self.samplers, None);
         match escaped_backslashes(key) {
             Some(key) => self.inner.register_gauge(&key, metadata),
             None => self.inner.register_gauge(key, metadata),
@@ -66,7 +73,9 @@ impl Recorder for PrometheusRecorder {
     }
 
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
-        Histogram::from_arc(self.histograms.register(key))
+        let series = self.histograms.register(key);
+        direct::offer(self, &self.samplers, Some(Arc::clone(&series) as _));
+        Histogram::from_arc(series)
     }
 }
 
