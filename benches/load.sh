@@ -13,10 +13,11 @@
 #   ROUNDS=3 DURATION=5s benches/load.sh
 #   STRICT=1 benches/load.sh                 # exit 1 when the ratio misses the target
 #   ON_MODE=on benches/load.sh               # the demo as shipped: layer + opt-in signals
+#   ON_MODE=app benches/load.sh              # one layer around the whole router (only_paths)
 #
 # Settings (environment): ROUNDS (5), DURATION (10s), CONNECTIONS (64), THREADS (2),
 # WARMUP (2s of unmeasured load on each fresh server; 0 for none), TARGET (0.97), STRICT (0),
-# ON_MODE (layer; or on).
+# ON_MODE (layer; or on, or app).
 # Needs wrk and curl; installs them with apt-get when missing (through sudo when not root).
 set -euo pipefail
 
@@ -35,7 +36,8 @@ die() {
 }
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, got '$ROUNDS'"
-[[ $ON_MODE == layer || $ON_MODE == on ]] || die "ON_MODE must be 'layer' or 'on', got '$ON_MODE'"
+[[ $ON_MODE == layer || $ON_MODE == on || $ON_MODE == app ]] ||
+    die "ON_MODE must be 'layer', 'on' or 'app', got '$ON_MODE'"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -83,7 +85,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}'
 LUA
 
-# Starts the server in mode `layer`, `on` or `off` on a free loopback port (ADDR=127.0.0.1:0)
+# Starts the server in mode `layer`, `on`, `app` or `off` on a free loopback port (ADDR=127.0.0.1:0)
 # and sets `server_url` from the `listening on` line of its banner.
 start_server() {
     local mode=$1 log="$work/server-$1.log"

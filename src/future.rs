@@ -47,6 +47,19 @@ impl<F, C, T> ResponseFuture<F, C, T> {
     }
 }
 
+impl<F, C, T> ResponseFuture<F, C, T> {
+    /// A request that is not monitored: the response passes through, nothing is recorded.
+    #[inline]
+    pub(crate) fn untracked(inner: F, stream: T, latency: LatencyEnd) -> Self {
+        Self {
+            inner,
+            state: None,
+            stream,
+            latency,
+        }
+    }
+}
+
 impl<F, C, T> fmt::Debug for ResponseFuture<F, C, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")

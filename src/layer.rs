@@ -1,6 +1,7 @@
 //! [`InferenceMonitorLayer`]: the tower layer, and how it picks the model of a request.
 
 use std::fmt;
+use std::sync::Arc;
 
 use tower_layer::Layer;
 
@@ -222,6 +223,53 @@ impl<M, C, T> InferenceMonitorLayer<M, C, T> {
         self.latency = end;
         self
     }
+
+    /// Monitors only the requests whose path is one of `paths` (exactly, without the query);
+    /// every other request passes through untouched and counts nowhere.
+    ///
+    /// For wrapping a whole application at once, around its router, instead of its inference
+    /// routes one by one: axum boxes each route a layer wraps, and a layer around the router
+    /// saves that per request (see `docs/performance.md`).
+    ///
+    /// ```
+    /// use axum::{extract::Request, response::IntoResponse, routing::{get, post}, Router};
+    /// use inference_monitor::{InferenceMonitorLayer, Prediction};
+    /// use tower::{Layer, ServiceExt};
+    ///
+    /// async fn predict() -> (Prediction, &'static str) {
+    ///     (Prediction::new("approved"), "{}")
+    /// }
+    ///
+    /// let router: Router = Router::new()
+    ///     .route("/predict", post(predict))
+    ///     .route("/healthz", get(|| async { "ok" }));
+    /// let app = InferenceMonitorLayer::new("loan").only_paths(["/predict"]).layer(router);
+    /// // axum serves services whose body is its own `Body`.
+    /// let app = ServiceExt::<Request>::map_response(app, IntoResponse::into_response);
+    /// let app = axum::ServiceExt::<Request>::into_make_service(app);
+    /// // axum::serve(listener, app).await
+    /// # let _ = app;
+    /// ```
+    ///
+    /// Defaults to every path.
+    pub fn only_paths<I, P>(self, paths: I) -> InferenceMonitorLayer<OnlyPaths<M>, C, T>
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        InferenceMonitorLayer {
+            models: OnlyPaths {
+                models: self.models,
+                paths: paths
+                    .into_iter()
+                    .map(|p| p.into().into_boxed_str())
+                    .collect(),
+            },
+            classifier: self.classifier,
+            stream: self.stream,
+            latency: self.latency,
+        }
+    }
 }
 
 impl<S, M: Clone, C: Clone, T: Clone> Layer<S> for InferenceMonitorLayer<M, C, T> {
@@ -244,6 +292,34 @@ impl<S, M: Clone, C: Clone, T: Clone> Layer<S> for InferenceMonitorLayer<M, C, T
 pub trait ModelSource {
     /// Starts the request's [`InFlight`] guard.
     fn start<B>(&self, request: &http::Request<B>) -> InFlight;
+
+    /// Whether `request` is monitored at all; one that is not passes through untouched and
+    /// counts nowhere. Defaults to every request.
+    #[inline]
+    fn monitors<B>(&self, _request: &http::Request<B>) -> bool {
+        true
+    }
+}
+
+/// Monitors only the requests to some paths, with the model source `M`. Made by
+/// [`InferenceMonitorLayer::only_paths`].
+#[derive(Debug, Clone)]
+pub struct OnlyPaths<M> {
+    models: M,
+    paths: Arc<[Box<str>]>,
+}
+
+impl<M: ModelSource> ModelSource for OnlyPaths<M> {
+    #[inline]
+    fn start<B>(&self, request: &http::Request<B>) -> InFlight {
+        self.models.start(request)
+    }
+
+    #[inline]
+    fn monitors<B>(&self, request: &http::Request<B>) -> bool {
+        let path = request.uri().path();
+        self.paths.iter().any(|p| **p == *path) && self.models.monitors(request)
+    }
 }
 
 /// What a model selector sees of a request: its head, borrowed. Given to the closure of

@@ -39,7 +39,8 @@ pub use future::ResponseFuture;
 pub use grpc::GrpcClassifier;
 pub use guard::InFlight;
 pub use layer::{
-    FixedModel, InferenceMonitorLayer, LatencyEnd, ModelFromRequest, ModelSource, RequestHead,
+    FixedModel, InferenceMonitorLayer, LatencyEnd, ModelFromRequest, ModelSource, OnlyPaths,
+    RequestHead,
 };
 pub use monitor::{ModelMonitor, Monitor, MonitorBuilder};
 pub use names::MetricNames;

@@ -70,6 +70,13 @@ where
 
     #[inline]
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        if !self.models.monitors(&request) {
+            return ResponseFuture::untracked(
+                self.inner.call(request),
+                self.stream.clone(),
+                self.latency,
+            );
+        }
         let guard = self.models.start(&request);
         // Opt-in (MonitorBuilder::request_signals): the handler's handle on its model's signals.
         if guard.wants_request_signals() {

@@ -94,6 +94,62 @@ fn inference_monitor_off_serves_the_same_predict_without_the_layer() {
     ] {
         assert_eq!(m.matching(absent, &[]).count(), 0, "{absent}");
     }
+
+    // `app`: one layer around the whole router, counting only the two inference paths.
+    let app = common::start_example("axum_loan", &[("INFERENCE_MONITOR", "app")]);
+    assert!(
+        app.banner.iter().any(|l| l.contains("monitor: app")),
+        "banner: {:?}",
+        app.banner
+    );
+    let res = common::post_json(app.addr, "/predict", loan_api::GOOD);
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.json()["label"], "approved");
+    let res = common::post_json(app.addr, "/predict", loan_api::RISKY);
+    assert_eq!(res.json()["label"], "rejected");
+    let batch = format!(
+        "{{\"applications\": [{}, {}]}}",
+        loan_api::GOOD,
+        loan_api::GOOD
+    );
+    let res = common::post_json(app.addr, "/predict/batch", &batch);
+    assert_eq!(res.status, 200, "{}", res.body);
+    let res = common::post_json(app.addr, "/predict", "{not json");
+    assert_eq!(res.status, 400, "{}", res.body);
+    // Not inference paths: answered as before, counted nowhere.
+    assert_eq!(
+        common::http(app.addr, "GET", "/healthz", &[], b"").status,
+        200
+    );
+    assert_eq!(
+        common::http(app.addr, "GET", "/nowhere", &[], b"").status,
+        404
+    );
+    let _ = common::scrape(app.addr);
+    let m = common::scrape(app.addr);
+    let requests = |outcome| {
+        m.value(
+            "inference_requests_total",
+            &[("model", "loan"), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(requests("success"), Some(3.0));
+    assert_eq!(requests("client_error"), Some(1.0));
+    assert_eq!(requests("server_error"), Some(0.0));
+    assert_eq!(requests("cancelled"), Some(0.0));
+    let predictions = |label| {
+        m.value(
+            "inference_predictions_total",
+            &[("model", "loan"), ("label", label)],
+        )
+    };
+    // The batch reports no single label (`Prediction` is per answer), its requests count.
+    assert_eq!(predictions("approved"), Some(1.0));
+    assert_eq!(predictions("rejected"), Some(1.0));
+    assert_eq!(
+        m.value("inference_inprogress_requests", &[("model", "loan")]),
+        Some(0.0)
+    );
 }
 
 /// The demo's signals, exactly: each stage of `/predict` counted once per request that reached

@@ -497,3 +497,50 @@ fn invalid_configuration_is_a_typed_error() {
     let e = Monitor::builder().max_labels(0).build().unwrap_err();
     assert_eq!(e, inference_monitor::ConfigError::ZeroLimit("max_labels"));
 }
+
+#[tokio::test]
+async fn only_paths_monitors_those_paths_and_passes_the_rest_through() {
+    let rec = TestRecorder::new();
+    let _local = rec.local();
+    let svc = InferenceMonitorLayer::new("loan")
+        .only_paths(["/predict", "/predict/batch"])
+        .layer(answering(StatusCode::OK, Some("approved")));
+    let to = |uri: &'static str| {
+        let svc = svc.clone();
+        async move {
+            let mut request = request();
+            *request.uri_mut() = http::Uri::from_static(uri);
+            let response = svc.oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, body)
+        }
+    };
+    for uri in ["/predict", "/predict/batch", "/predict?explain=true"] {
+        assert_eq!(
+            to(uri).await,
+            (StatusCode::OK, Bytes::from_static(b"{\"ok\":true}"))
+        );
+    }
+    // Not monitored: answered the same, counted nowhere.
+    for uri in ["/healthz", "/metrics", "/predict/", "/predictions", "/"] {
+        assert_eq!(
+            to(uri).await,
+            (StatusCode::OK, Bytes::from_static(b"{\"ok\":true}"))
+        );
+    }
+    assert_eq!(requests(&rec, "loan", "success"), Some(3));
+    assert_eq!(latency_count(&rec, "loan", "success"), Some(3));
+    assert_eq!(predictions(&rec, "loan", "approved"), Some(3));
+    assert_eq!(inprogress(&rec, "loan"), Some(0.0));
+
+    // Dropped before answering: a monitored request counts as cancelled, another not at all.
+    for uri in ["/predict", "/healthz"] {
+        let mut request = request();
+        *request.uri_mut() = http::Uri::from_static(uri);
+        let mut svc = svc.clone();
+        drop(svc.call(request));
+    }
+    assert_eq!(requests(&rec, "loan", "cancelled"), Some(1));
+    assert_eq!(inprogress(&rec, "loan"), Some(0.0));
+}

@@ -45,7 +45,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, get_service, post};
@@ -56,6 +56,7 @@ use inference_monitor::{
 
 use loan_model::api::{self, ApiResponse, BodyError};
 use loan_model::LoanModel;
+use tower::{Layer as _, ServiceExt};
 
 /// Turns a framework-independent answer into an axum response: its status, its JSON body, the
 /// `Allow` header of a 405, and the predicted label for the metrics layer.
@@ -214,6 +215,9 @@ enum MonitorMode {
     On,
     /// `INFERENCE_MONITOR=layer`: the layer and its four metrics, no opt-in signals.
     Layer,
+    /// `INFERENCE_MONITOR=app`: as `layer`, but one layer around the whole router monitoring
+    /// only the two inference paths (`only_paths`), instead of a layer on those routes.
+    App,
     /// `INFERENCE_MONITOR=off`: `/predict` without the layer (`/metrics` still answers).
     Off,
 }
@@ -223,6 +227,7 @@ impl MonitorMode {
         match std::env::var("INFERENCE_MONITOR").as_deref() {
             Ok("off") => Self::Off,
             Ok("layer") => Self::Layer,
+            Ok("app") => Self::App,
             _ => Self::On,
         }
     }
@@ -231,6 +236,7 @@ impl MonitorMode {
         match self {
             Self::On => "on",
             Self::Layer => "layer",
+            Self::App => "app",
             Self::Off => "off",
         }
     }
@@ -319,14 +325,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         None => (Some(service), None),
     };
-    let monitored = mode != MonitorMode::Off;
+    // In `app` mode the layer goes around the whole router below, not on the routes.
+    let monitored = matches!(mode, MonitorMode::On | MonitorMode::Layer);
     let batch_line = format!(
         "batch:   curl -s http://{local}/predict/batch -H 'content-type: application/json' -d '{{\"applications\": [{sample}, {sample}]}}' (1 to {max} applications; inference_batch_size)",
         sample = loan_model::server::SAMPLE,
         max = api::MAX_BATCH,
     );
     let layer_line = format!(
-        "monitor: {} (INFERENCE_MONITOR=layer: the layer without the opt-in signals; off: /predict without the layer; for load tests)",
+        "monitor: {} (INFERENCE_MONITOR=layer: the layer without the opt-in signals; app: the same around the whole router; off: /predict without the layer; for load tests)",
         mode.as_str()
     );
     loan_model::server::print_banner(
@@ -339,9 +346,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let shutdown = loan_model::server::shutdown_signal("requests")
         .map_err(|e| format!("cannot listen for signals: {e}"))?;
-    axum::serve(listener, app(main_metrics, &monitor, monitored))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let router = app(main_metrics, &monitor, monitored);
+    if mode == MonitorMode::App {
+        // One layer around the whole application, counting only the inference paths: axum
+        // boxes every route a layer wraps, so this saves that per request.
+        let app = InferenceMonitorLayer::for_model(monitor.model("loan"))
+            .only_paths(["/predict", "/predict/batch"])
+            .layer(router);
+        let app = ServiceExt::<Request>::map_response(app, IntoResponse::into_response);
+        let app = axum::ServiceExt::<Request>::into_make_service(app);
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+    } else {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+    }
     // Scrapes are idempotent: the metrics listener stops without waiting for them.
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
