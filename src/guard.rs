@@ -159,8 +159,8 @@ impl InFlight {
         }
         self.done = true;
         let took = self.elapsed();
-        let (shared, label) = (&self.model.shared, self.label);
-        crate::containment::contain(|| shared.record(outcome, took, label));
+        let (stripe, label) = (&*self.model, self.label);
+        crate::containment::contain(|| stripe.record(outcome, took, label));
     }
 }
 

@@ -3,7 +3,7 @@
 //! framework glue — records through here and nowhere else.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock, Weak};
 use std::time::Duration;
 
@@ -458,8 +458,17 @@ impl Sample for Handle {
             .sum();
         #[allow(clippy::cast_precision_loss)] // exact below 2^53 requests
         let value = in_flight as f64;
-        let gauge = &self.shared.inprogress;
-        crate::containment::contain(|| gauge.set(value));
+        let shared = &self.shared;
+        crate::containment::contain(|| shared.inprogress.set(value));
+        // The requests, counted by stripe: their sum per outcome.
+        for (i, counter) in shared.requests.iter().enumerate() {
+            let total = self
+                .stripes
+                .iter()
+                .map(|stripe| stripe.requests[i].load(Ordering::Relaxed))
+                .fold(0u64, u64::wrapping_add);
+            crate::containment::contain(|| counter.absolute(total));
+        }
     }
 }
 
@@ -487,6 +496,35 @@ pub(crate) struct Stripe {
     /// What a [`Signals`](crate::Signals) handle made on this stripe's thread holds instead:
     /// the same state, a count of its own.
     pub(crate) signals: Arc<SignalsStripe>,
+    /// The stripe's place among the model's stripes: its lane in the latency histograms.
+    index: usize,
+    /// With the crate's own recorder: the requests finished on this stripe, by outcome, summed
+    /// into `inference_requests_total` at each render (see [`Sample for Handle`](Handle)).
+    requests: [AtomicU64; 4],
+}
+
+impl Stripe {
+    /// Records a finished request. Called by [`InFlight`] exactly once.
+    #[inline]
+    pub(crate) fn record(&self, outcome: Outcome, took: Duration, label: u32) {
+        let s = &*self.shared;
+        let i = outcome.index();
+        match &s.latency_nanos {
+            Some(nanos) => {
+                self.requests[i].fetch_add(1, Ordering::Relaxed);
+                let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+                nanos[i].record_nanos(self.index, took);
+            }
+            None => {
+                s.requests[i].increment(1);
+                s.latency[i].record(took.as_secs_f64());
+                s.inprogress.decrement(1.0);
+            }
+        }
+        if let Some(counter) = s.labels.entry(label) {
+            counter.increment(1);
+        }
+    }
 }
 
 /// The stripe [`Signals`](crate::Signals) handles hold (see [`Stripe`]).
@@ -500,6 +538,11 @@ static STRIPES: LazyLock<usize> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     (cores * 2).next_power_of_two().min(64)
 });
+
+/// Stripes per model (a power of two): also the lanes of a histogram's nanosecond side.
+pub(crate) fn stripe_count() -> usize {
+    *STRIPES
+}
 
 /// The stripe of the current thread: threads take stripes in turn as they first ask.
 fn stripe_of_this_thread() -> usize {
@@ -515,12 +558,12 @@ pub(crate) struct ModelShared {
     monitor: Monitor,
     requests: [Counter; 4],
     latency: [Histogram; 4],
-    /// With the crate's own recorder: the same four histograms, taking nanoseconds.
+    /// With the crate's own recorder (the direct path): the same four histograms, taking
+    /// nanoseconds. Then the requests are counted by stripe and the in-progress gauge is read
+    /// from the stripes, both at render time (see [`Stripe`]), and requests leave those
+    /// handles alone.
     latency_nanos: Option<[Arc<dyn NanosHistogram>; 4]>,
     inprogress: Gauge,
-    /// With the crate's own recorder the in-progress gauge is read at render time (see
-    /// [`Stripe`]) and requests leave it alone.
-    inprogress_sampled: bool,
     labels: Limiter<Counter>,
     clock: Clock,
     pub(crate) signals: ModelSignals,
@@ -537,10 +580,7 @@ impl fmt::Debug for ModelMonitor {
         f.debug_struct("ModelMonitor")
             .field("name", &shared.name)
             .field("labels", &shared.labels.len())
-            .field(
-                "records_directly",
-                &(shared.latency_nanos.is_some() && shared.inprogress_sampled),
-            )
+            .field("records_directly", &shared.latency_nanos.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -570,7 +610,7 @@ impl ModelMonitor {
     #[inline]
     pub fn start(&self) -> InFlight {
         let handle = &*self.handle;
-        if !handle.shared.inprogress_sampled {
+        if handle.shared.latency_nanos.is_none() {
             crate::containment::contain(|| handle.shared.inprogress.increment(1.0));
         }
         InFlight::new(Arc::clone(handle.stripe()), handle.shared.clock.now())
@@ -637,15 +677,18 @@ impl ModelMonitor {
             let key = Key::from_parts(key_name(&names.request_latency_seconds), with_outcome(o));
             direct::register(|r| r.register_histogram(&key, &METADATA))
         });
+        let key = Key::from_parts(key_name(&names.inprogress_requests), vec![model_label()]);
+        let (inprogress, samplers) = direct::register(|r| r.register_gauge(&key, &METADATA));
+        let samplers = samplers.map(|offer| offer.samplers);
+        // The direct path needs both: the histograms' nanosecond side and a render to sample at.
         let latency_nanos = latency
             .iter()
             .map(|(_, offer)| offer.as_ref().and_then(|o| o.nanos.clone()))
             .collect::<Option<Vec<_>>>()
-            .and_then(|all| <[_; 4]>::try_from(all).ok());
+            .and_then(|all| <[_; 4]>::try_from(all).ok())
+            .filter(|_| samplers.is_some());
+        let samplers = samplers.filter(|_| latency_nanos.is_some());
         let latency = latency.map(|(histogram, _)| histogram);
-        let key = Key::from_parts(key_name(&names.inprogress_requests), vec![model_label()]);
-        let (inprogress, samplers) = direct::register(|r| r.register_gauge(&key, &METADATA));
-        let samplers = samplers.map(|offer| offer.samplers);
         let s = &monitor.shared;
         let preset = s
             .labels
@@ -659,7 +702,6 @@ impl ModelMonitor {
             latency,
             latency_nanos,
             inprogress,
-            inprogress_sampled: samplers.is_some(),
             labels: Limiter::new(s.max_labels, s.max_label_len, preset),
             clock: Clock::get(),
             signals: ModelSignals::default(),
@@ -670,12 +712,14 @@ impl ModelMonitor {
             shared.declare(*signal);
         }
         let stripes = (0..*STRIPES)
-            .map(|_| {
+            .map(|index| {
                 Arc::new(Stripe {
                     shared: Arc::clone(&shared),
                     signals: Arc::new(SignalsStripe {
                         shared: Arc::clone(&shared),
                     }),
+                    index,
+                    requests: Default::default(),
                 })
             })
             .collect();
@@ -692,26 +736,6 @@ impl ModelShared {
     /// The model name as it appears in the `model` label.
     pub(crate) fn name(&self) -> &str {
         &self.name
-    }
-
-    /// Records a finished request. Called by [`InFlight`] exactly once.
-    #[inline]
-    pub(crate) fn record(&self, outcome: Outcome, took: Duration, label: u32) {
-        let s = self;
-        let i = outcome.index();
-        s.requests[i].increment(1);
-        match &s.latency_nanos {
-            Some(nanos) => {
-                nanos[i].record_nanos(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
-            }
-            None => s.latency[i].record(took.as_secs_f64()),
-        }
-        if let Some(counter) = s.labels.entry(label) {
-            counter.increment(1);
-        }
-        if !s.inprogress_sampled {
-            s.inprogress.decrement(1.0);
-        }
     }
 
     /// The index of the predictions counter of `label` (bounded) in the model's limiter.

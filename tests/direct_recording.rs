@@ -317,3 +317,66 @@ fn models_of_a_dropped_exporter_are_left_out_of_the_next_one() {
     drop(held);
     assert_eq!(in_progress(&first_metrics, "first"), Some(0.0));
 }
+
+#[test]
+fn counts_kept_by_stripe_add_up_exactly_across_threads_and_renders() {
+    let (recorder, metrics) = recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let loan = Monitor::builder()
+        .labels(["approved"])
+        .build()
+        .unwrap()
+        .model("loan");
+    let labels = [("model", "loan"), ("outcome", "success")];
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // Renders all along: the counts only ever go up.
+        let renderer = s.spawn(|| {
+            let (mut last, mut renders) = (0.0, 0);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let m = page(&metrics);
+                let now = m.value("inference_requests_total", &labels).unwrap();
+                assert!(now >= last, "{now} after {last}");
+                last = now;
+                renders += 1;
+            }
+            renders
+        });
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..10_000 {
+                        let mut request = loan.start();
+                        request.predicted("approved");
+                        request.finish(Outcome::Success);
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(renderer.join().unwrap() > 0);
+    });
+    let m = page(&metrics);
+    assert_eq!(m.value("inference_requests_total", &labels), Some(40_000.0));
+    assert_eq!(
+        m.value("inference_request_latency_seconds_count", &labels),
+        Some(40_000.0)
+    );
+    let mut inf = labels.to_vec();
+    inf.push(("le", "+Inf"));
+    assert_eq!(
+        m.value("inference_request_latency_seconds_bucket", &inf),
+        Some(40_000.0)
+    );
+    assert_eq!(
+        m.value(
+            "inference_predictions_total",
+            &[("model", "loan"), ("label", "approved")]
+        ),
+        Some(40_000.0)
+    );
+    assert_eq!(in_progress(&metrics, "loan"), Some(0.0));
+}

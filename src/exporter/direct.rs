@@ -10,7 +10,9 @@
 //!   exporter asks for it just before it renders ([`Samplers::refresh`]), and the request path
 //!   touches no gauge at all.
 //! - **Latency in integer nanoseconds** ([`NanosHistogram`]): an integer bucket search and a
-//!   `fetch_add` for the sum, instead of a float search and a compare-and-swap loop.
+//!   `fetch_add` for the sum, instead of a float search and a compare-and-swap loop, in the
+//!   lane of the request's stripe so that two cores do not write the same cache line.
+//! - **Requests counted by stripe**, summed into the requests counter at the same refresh.
 //!
 //! The handshake: while a model registers a handle, the recorder it calls *offers* ([`offer`])
 //! these through a thread-local slot, naming its own address and size; the model takes the
@@ -30,8 +32,9 @@ use metrics::Recorder;
 
 /// A latency histogram that takes whole nanoseconds.
 pub(crate) trait NanosHistogram: Send + Sync {
-    /// Records one sample of `nanos` nanoseconds.
-    fn record_nanos(&self, nanos: u64);
+    /// Records one sample of `nanos` nanoseconds, made on stripe `stripe` of its model (so
+    /// samples made on different cores land on different cache lines).
+    fn record_nanos(&self, stripe: usize, nanos: u64);
 }
 
 /// Something whose gauge is computed rather than written: a model's requests in progress.

@@ -17,8 +17,9 @@ use super::histograms::Histograms;
 /// counters updated in place, so a sample is never lost to a concurrent scrape, costs no
 /// allocation, and memory does not grow between scrapes. The crate's own models, registered
 /// with this recorder while it is the one in effect, record their latency in whole
-/// nanoseconds and have their in-progress gauge read at each render instead of written on
-/// each request (see `docs/architecture.md`). Render everything with the
+/// nanoseconds and have their in-progress gauge and request counts read from per-core storage
+/// at each render instead of written to shared handles on each request (see
+/// `docs/architecture.md`). Render everything with the
 /// [`MetricsHandle`](crate::MetricsHandle) returned next to it.
 ///
 /// ```
