@@ -33,25 +33,27 @@ fn nonzero_loan_request_samples(addr: std::net::SocketAddr) -> usize {
         .count()
 }
 
+/// `axum_loan` with `INFERENCE_MONITOR=mode`, its banner checked to name the mode.
+fn start_in_mode(mode: &str) -> common::Server {
+    let server = common::start_example("axum_loan", &[("INFERENCE_MONITOR", mode)]);
+    let line = format!("monitor: {mode}");
+    assert!(
+        server.banner.iter().any(|l| l.contains(&line)),
+        "banner: {:?}",
+        server.banner
+    );
+    server
+}
+
 #[test]
 fn inference_monitor_off_serves_the_same_predict_without_the_layer() {
-    let off = common::start_example("axum_loan", &[("INFERENCE_MONITOR", "off")]);
-    assert!(
-        off.banner.iter().any(|l| l.contains("monitor: off")),
-        "banner: {:?}",
-        off.banner
-    );
+    let off = start_in_mode("off");
     let res = common::post_json(off.addr, "/predict", loan_api::GOOD);
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(res.json()["label"], "approved");
     assert_eq!(nonzero_loan_request_samples(off.addr), 0);
 
-    let on = common::start_example("axum_loan", &[("INFERENCE_MONITOR", "on")]);
-    assert!(
-        on.banner.iter().any(|l| l.contains("monitor: on")),
-        "banner: {:?}",
-        on.banner
-    );
+    let on = start_in_mode("on");
     let res = common::post_json(on.addr, "/predict", loan_api::GOOD);
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(nonzero_loan_request_samples(on.addr), 1);
@@ -64,12 +66,7 @@ fn inference_monitor_off_serves_the_same_predict_without_the_layer() {
     );
 
     // `layer`: the four metrics, none of the opt-in signals (what benches/load.sh measures).
-    let layer = common::start_example("axum_loan", &[("INFERENCE_MONITOR", "layer")]);
-    assert!(
-        layer.banner.iter().any(|l| l.contains("monitor: layer")),
-        "banner: {:?}",
-        layer.banner
-    );
+    let layer = start_in_mode("layer");
     let res = common::post_json(layer.addr, "/predict", loan_api::GOOD);
     assert_eq!(res.status, 200, "{}", res.body);
     let m = common::scrape(layer.addr);
@@ -96,12 +93,7 @@ fn inference_monitor_off_serves_the_same_predict_without_the_layer() {
     }
 
     // `app`: one layer around the whole router, counting only the two inference paths.
-    let app = common::start_example("axum_loan", &[("INFERENCE_MONITOR", "app")]);
-    assert!(
-        app.banner.iter().any(|l| l.contains("monitor: app")),
-        "banner: {:?}",
-        app.banner
-    );
+    let app = start_in_mode("app");
     let res = common::post_json(app.addr, "/predict", loan_api::GOOD);
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(res.json()["label"], "approved");
