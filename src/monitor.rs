@@ -540,6 +540,7 @@ static STRIPES: LazyLock<usize> = LazyLock::new(|| {
 });
 
 /// Stripes per model (a power of two): also the lanes of a histogram's nanosecond side.
+#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
 pub(crate) fn stripe_count() -> usize {
     *STRIPES
 }
