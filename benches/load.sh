@@ -7,7 +7,8 @@
 #
 # Reports requests/s, p99 latency and the server's CPU time per request (from /proc) per run,
 # the median of each per mode, and the ratio of the median throughputs (on / off) against the
-# target of 0.97. The machine's load average is printed too: other processes skew the runs.
+# target of 0.97, with the spread of the per-round ratios (each round's two runs back to back).
+# The machine's load average is printed too: other processes skew the runs.
 #
 #   benches/load.sh                          # 5 rounds of 10 s, 64 connections, 2 wrk threads
 #   ROUNDS=3 DURATION=5s benches/load.sh
@@ -211,6 +212,12 @@ printf '%-5s  %12.1f  %15.3f  %26.2f\n' "$ON_MODE" "$rps_on" "$p99_on" "$cpu_on"
 echo
 echo "server CPU per request with the layer / without: $(awk -v a="$cpu_on" -v b="$cpu_off" 'BEGIN { printf "%.4f\n", a / b }')"
 echo "throughput with the layer / without: $ratio (target >= $TARGET): $verdict"
+# The two runs of one round follow each other, so their ratio shares the machine's drift: the
+# spread of these ratios says how far the verdict above can be trusted on this machine.
+pairs=$(printf '%s\n' "${rows[@]}" | awk -v m="$ON_MODE" '
+    $2 == m { on[$1] = $3 } $2 == "off" { off[$1] = $3 }
+    END { for (r in on) if (r in off && off[r] > 0) printf "%.4f\n", on[r] / off[r] }' | sort -n)
+echo "per-round ratios: min $(head -1 <<<"$pairs"), median $(median <<<"$pairs"), max $(tail -1 <<<"$pairs")"
 
 if [[ $verdict == FAIL && $STRICT == 1 ]]; then
     exit 1
