@@ -29,13 +29,6 @@ use common::{http, post_json, scrape, start_example, Exposition};
 const GOOD: &str = r#"{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}"#;
 const RISKY: &str = r#"{"applicant_income": 1200, "coapplicant_income": 0, "loan_amount": 700, "loan_term_months": 120, "credit_history": false, "dependents": 3, "education": "not_graduate", "self_employed": true, "property_area": "rural"}"#;
 
-fn requests(m: &Exposition, model: &str, outcome: &str) -> Option<f64> {
-    m.value(
-        "inference_requests_total",
-        &[("model", model), ("outcome", outcome)],
-    )
-}
-
 #[test]
 fn the_macro_route_counts_under_its_own_model() {
     let server = start_example("actix_loan", &[]);
@@ -58,10 +51,10 @@ fn the_macro_route_counts_under_its_own_model() {
     assert_eq!(too_large.status, 413, "{}", too_large.body);
 
     let m = scrape(addr);
-    assert_eq!(requests(&m, "loan_macro", "success"), Some(2.0));
-    assert_eq!(requests(&m, "loan_macro", "client_error"), Some(2.0));
-    assert_eq!(requests(&m, "loan_macro", "server_error"), Some(0.0));
-    assert_eq!(requests(&m, "loan_macro", "cancelled"), Some(0.0));
+    assert_eq!(m.requests("loan_macro", "success"), Some(2.0));
+    assert_eq!(m.requests("loan_macro", "client_error"), Some(2.0));
+    assert_eq!(m.requests("loan_macro", "server_error"), Some(0.0));
+    assert_eq!(m.requests("loan_macro", "cancelled"), Some(0.0));
     for label in ["approved", "rejected"] {
         assert_eq!(
             m.value(
@@ -114,14 +107,14 @@ fn injected_faults_are_server_errors_on_both_routes() {
 
     let m = scrape(addr);
     for model in ["loan", "loan_macro"] {
-        assert_eq!(requests(&m, model, "server_error"), Some(1.0), "{model}");
+        assert_eq!(m.requests(model, "server_error"), Some(1.0), "{model}");
         assert_eq!(
             m.sum("inference_predictions_total", &[("model", model)]),
             if model == "loan" { 1.0 } else { 0.0 },
             "{model}"
         );
     }
-    assert_eq!(requests(&m, "loan", "success"), Some(1.0));
+    assert_eq!(m.requests("loan", "success"), Some(1.0));
 }
 
 /// The middleware itself, under `actix_web::test`.

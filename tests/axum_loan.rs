@@ -119,22 +119,12 @@ fn inference_monitor_off_serves_the_same_predict_without_the_layer() {
     );
     let _ = common::scrape(app.addr);
     let m = common::scrape(app.addr);
-    let requests = |outcome| {
-        m.value(
-            "inference_requests_total",
-            &[("model", "loan"), ("outcome", outcome)],
-        )
-    };
+    let requests = |outcome| m.requests("loan", outcome);
     assert_eq!(requests("success"), Some(3.0));
     assert_eq!(requests("client_error"), Some(1.0));
     assert_eq!(requests("server_error"), Some(0.0));
     assert_eq!(requests("cancelled"), Some(0.0));
-    let predictions = |label| {
-        m.value(
-            "inference_predictions_total",
-            &[("model", "loan"), ("label", label)],
-        )
-    };
+    let predictions = |label| m.predictions("loan", label);
     // The batch reports no single label (`Prediction` is per answer), its requests count.
     assert_eq!(predictions("approved"), Some(1.0));
     assert_eq!(predictions("rejected"), Some(1.0));
@@ -404,21 +394,11 @@ fn scores_a_batch_and_reports_its_size_labels_and_confidences() {
     assert!(wrong_method.json()["error"].is_string());
 
     let m = common::scrape(addr);
-    let requests = |outcome: &str| {
-        m.value(
-            "inference_requests_total",
-            &[("model", "loan"), ("outcome", outcome)],
-        )
-    };
+    let requests = |outcome: &str| m.requests("loan", outcome);
     assert_eq!(requests("success"), Some(3.0));
     assert_eq!(requests("client_error"), Some(7.0));
     assert_eq!(requests("server_error"), Some(0.0));
-    let label = |l: &str| {
-        m.value(
-            "inference_predictions_total",
-            &[("model", "loan"), ("label", l)],
-        )
-    };
+    let label = |l: &str| m.predictions("loan", l);
     #[allow(clippy::cast_precision_loss)]
     {
         assert_eq!(label("approved"), Some(approved as f64));

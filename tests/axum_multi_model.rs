@@ -29,13 +29,6 @@ fn loan_request(application: &str) -> String {
     serde_json::json!({ "inputs": inputs }).to_string()
 }
 
-fn requests(m: &common::Exposition, model: &str, outcome: &str) -> Option<f64> {
-    m.value(
-        "inference_requests_total",
-        &[("model", model), ("outcome", outcome)],
-    )
-}
-
 #[test]
 fn each_model_is_counted_under_its_own_name_and_unknown_ones_under_the_fallback() {
     let server = common::start_example("axum_multi_model", &[]);
@@ -87,14 +80,14 @@ fn each_model_is_counted_under_its_own_name_and_unknown_ones_under_the_fallback(
         .contains("iris and loan"));
 
     let m = common::scrape(addr);
-    assert_eq!(requests(&m, "iris", "success"), Some(2.0));
-    assert_eq!(requests(&m, "iris", "client_error"), Some(1.0));
-    assert_eq!(requests(&m, "loan", "success"), Some(1.0));
-    assert_eq!(requests(&m, "loan", "client_error"), Some(2.0));
-    assert_eq!(requests(&m, "unknown", "client_error"), Some(1.0));
+    assert_eq!(m.requests("iris", "success"), Some(2.0));
+    assert_eq!(m.requests("iris", "client_error"), Some(1.0));
+    assert_eq!(m.requests("loan", "success"), Some(1.0));
+    assert_eq!(m.requests("loan", "client_error"), Some(2.0));
+    assert_eq!(m.requests("unknown", "client_error"), Some(1.0));
     for model in ["iris", "loan", "unknown"] {
-        assert_eq!(requests(&m, model, "server_error"), Some(0.0), "{model}");
-        assert_eq!(requests(&m, model, "cancelled"), Some(0.0), "{model}");
+        assert_eq!(m.requests(model, "server_error"), Some(0.0), "{model}");
+        assert_eq!(m.requests(model, "cancelled"), Some(0.0), "{model}");
         assert_eq!(
             m.value("inference_inprogress_requests", &[("model", model)]),
             Some(0.0)
@@ -137,8 +130,8 @@ fn a_flood_of_model_names_stays_three_series() {
     assert!(res.json()["error"].is_string());
 
     let m = common::scrape(addr);
-    assert_eq!(requests(&m, "unknown", "client_error"), Some(300.0));
-    assert_eq!(requests(&m, "iris", "success"), Some(1.0));
+    assert_eq!(m.requests("unknown", "client_error"), Some(300.0));
+    assert_eq!(m.requests("iris", "success"), Some(1.0));
     assert_eq!(
         m.label_values("inference_requests_total", "model"),
         BTreeSet::from(["iris".to_owned(), "loan".to_owned(), "unknown".to_owned()])

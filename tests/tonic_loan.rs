@@ -151,12 +151,7 @@ fn grpc_calls_are_counted_by_their_grpc_status_with_their_labels() {
     });
 
     let m = common::scrape(metrics);
-    let requests = |outcome: &str| {
-        m.value(
-            "inference_requests_total",
-            &[("model", "loan"), ("outcome", outcome)],
-        )
-    };
+    let requests = |outcome: &str| m.requests("loan", outcome);
     assert_eq!(requests("success"), Some(2.0));
     assert_eq!(requests("client_error"), Some(1.0));
     // UNIMPLEMENTED (12) is the server's failing: `server_error` (docs/metrics.md).
@@ -178,12 +173,7 @@ fn grpc_calls_are_counted_by_their_grpc_status_with_their_labels() {
         ),
         4.0
     );
-    let predictions = |label: &str| {
-        m.value(
-            "inference_predictions_total",
-            &[("model", "loan"), ("label", label)],
-        )
-    };
+    let predictions = |label: &str| m.predictions("loan", label);
     assert_eq!(predictions("approved"), Some(1.0));
     assert_eq!(predictions("rejected"), Some(1.0));
     assert_eq!(

@@ -63,6 +63,22 @@ impl Exposition {
         found.first().map(|s| s.value)
     }
 
+    /// `inference_requests_total{model,outcome}`.
+    pub fn requests(&self, model: &str, outcome: &str) -> Option<f64> {
+        self.value(
+            "inference_requests_total",
+            &[("model", model), ("outcome", outcome)],
+        )
+    }
+
+    /// `inference_predictions_total{model,label}`.
+    pub fn predictions(&self, model: &str, label: &str) -> Option<f64> {
+        self.value(
+            "inference_predictions_total",
+            &[("model", model), ("label", label)],
+        )
+    }
+
     /// The sum over every sample `name` whose labels include all of `labels`.
     pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.matching(name, labels).map(|s| s.value).sum()
