@@ -3,8 +3,8 @@
 //! framework glue — records through here and nowhere else.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, OnceLock, Weak};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
 use metrics::{
@@ -438,36 +438,90 @@ impl MonitorBuilder {
 /// ```
 #[derive(Clone)]
 pub struct ModelMonitor {
-    handle: Arc<Handle>,
+    /// A model is registered for the life of the process (its monitor keeps it, as the
+    /// `metrics` registries keep every series), so its state is never freed: holding it by a
+    /// plain reference makes a clone of a `ModelMonitor` (a layer's service, cloned for each
+    /// request by axum and hyper) a pointer copy, with no shared count for two cores to fight
+    /// over.
+    handle: &'static Handle,
 }
 
 /// What a [`ModelMonitor`] points to: the model's state, and the stripes its requests hold.
 struct Handle {
     shared: Arc<ModelShared>,
     stripes: Box<[Arc<Stripe>]>,
+    /// With the crate's own recorder: what [`refresh`](Sample::refresh) has added to the
+    /// exporter's series so far (see [`Published`]).
+    published: Published,
+}
+
+/// The values a model's stripes have added to its series on the page. Each refresh adds the
+/// difference between the current totals and these, never sets a series outright: two
+/// monitors that name the same model (a layer's and the macros' default one, say) share its
+/// series, and each adds its own requests to them.
+#[derive(Default)]
+struct Published {
+    in_flight: AtomicI64,
+    requests: [AtomicU64; 4],
+    labels: [AtomicU64; LABEL_SLOTS],
+}
+
+impl Published {
+    /// Adds to `counter` what `total` has grown since the last call for it: `fetch_max` keeps
+    /// two renders at once from adding the same requests twice.
+    fn grow(published: &AtomicU64, total: u64, counter: &Counter) {
+        let before = published.fetch_max(total, Ordering::Relaxed);
+        if total > before {
+            crate::containment::contain(|| counter.increment(total - before));
+        }
+    }
+
+    /// Moves `gauge` by the change of `in_flight` since the last call: with `swap`, the moves
+    /// add up to the latest value even when two renders run at once.
+    fn move_gauge(&self, in_flight: i64, gauge: &Gauge) {
+        let before = self.in_flight.swap(in_flight, Ordering::Relaxed);
+        #[allow(clippy::cast_precision_loss)] // exact below 2^53 requests
+        let change = in_flight.wrapping_sub(before) as f64;
+        if change > 0.0 {
+            crate::containment::contain(|| gauge.increment(change));
+        } else if change < 0.0 {
+            crate::containment::contain(|| gauge.decrement(-change));
+        }
+    }
 }
 
 impl Sample for Handle {
-    /// Sets the in-progress gauge to the requests in flight: only requests hold a stripe
-    /// besides this handle, so each stripe's count is one plus its requests.
+    /// Brings the model's series up to date: the in-progress gauge to the requests in flight
+    /// (only requests hold a stripe besides this handle, so each stripe's count is one plus
+    /// its requests), the requests and the predicted labels to their sums over the stripes.
     fn refresh(&self) {
         let in_flight: usize = self
             .stripes
             .iter()
             .map(|stripe| Arc::strong_count(stripe).saturating_sub(1))
             .sum();
-        #[allow(clippy::cast_precision_loss)] // exact below 2^53 requests
-        let value = in_flight as f64;
         let shared = &self.shared;
-        crate::containment::contain(|| shared.inprogress.set(value));
-        // The requests, counted by stripe: their sum per outcome.
-        for (i, counter) in shared.requests.iter().enumerate() {
-            let total = self
-                .stripes
+        let published = &self.published;
+        published.move_gauge(
+            i64::try_from(in_flight).unwrap_or(i64::MAX),
+            &shared.inprogress,
+        );
+        let sum = |count: &dyn Fn(&Stripe) -> u64| {
+            self.stripes
                 .iter()
-                .map(|stripe| stripe.requests[i].load(Ordering::Relaxed))
-                .fold(0u64, u64::wrapping_add);
-            crate::containment::contain(|| counter.absolute(total));
+                .map(|stripe| count(stripe))
+                .fold(0u64, u64::wrapping_add)
+        };
+        for (i, counter) in shared.requests.iter().enumerate() {
+            let total = sum(&|stripe| stripe.requests[i].load(Ordering::Relaxed));
+            Published::grow(&published.requests[i], total, counter);
+        }
+        for (i, published) in published.labels.iter().enumerate() {
+            let total = sum(&|stripe| stripe.labels[i].load(Ordering::Relaxed));
+            #[allow(clippy::cast_possible_truncation)] // below LABEL_SLOTS
+            if let Some(counter) = shared.labels.entry(i as u32).filter(|_| total > 0) {
+                Published::grow(published, total, counter);
+            }
         }
     }
 }
@@ -501,7 +555,15 @@ pub(crate) struct Stripe {
     /// With the crate's own recorder: the requests finished on this stripe, by outcome, summed
     /// into `inference_requests_total` at each render (see [`Sample for Handle`](Handle)).
     requests: [AtomicU64; 4],
+    /// With the crate's own recorder: the predictions of the first [`LABEL_SLOTS`] labels made
+    /// on this stripe, by label index, summed into `inference_predictions_total` the same way.
+    labels: [AtomicU64; LABEL_SLOTS],
 }
+
+/// Predicted labels counted by stripe (the first ones in the model's limiter, where the
+/// labels given in advance come first): one cache line. Requests with other labels write
+/// the predictions counter itself.
+const LABEL_SLOTS: usize = 8;
 
 impl Stripe {
     /// Records a finished request. Called by [`InFlight`] exactly once.
@@ -514,6 +576,10 @@ impl Stripe {
                 self.requests[i].fetch_add(1, Ordering::Relaxed);
                 let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
                 nanos[i].record_nanos(self.index, took);
+                if let Some(count) = self.labels.get(label as usize) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
             }
             None => {
                 s.requests[i].increment(1);
@@ -610,7 +676,7 @@ impl ModelMonitor {
     #[must_use = "the request is recorded when the guard is finished or dropped"]
     #[inline]
     pub fn start(&self) -> InFlight {
-        let handle = &*self.handle;
+        let handle = self.handle;
         if handle.shared.latency_nanos.is_none() {
             crate::containment::contain(|| handle.shared.inprogress.increment(1.0));
         }
@@ -657,7 +723,7 @@ impl ModelMonitor {
 
     /// This thread's signals stripe and a reading of the clock, for a handle that starts now.
     pub(crate) fn signals_stripe_and_now(&self) -> (Arc<SignalsStripe>, u64) {
-        let handle = &*self.handle;
+        let handle = self.handle;
         (
             Arc::clone(&handle.stripe().signals),
             handle.shared.clock.now(),
@@ -721,13 +787,17 @@ impl ModelMonitor {
                     }),
                     index,
                     requests: Default::default(),
+                    labels: Default::default(),
                 })
             })
             .collect();
-        let handle = Arc::new(Handle { shared, stripes });
+        let handle: &'static Handle = Box::leak(Box::new(Handle {
+            shared,
+            stripes,
+            published: Published::default(),
+        }));
         if let Some(samplers) = samplers {
-            let weak: Weak<dyn Sample> = Arc::downgrade(&handle) as _;
-            samplers.attach(weak);
+            samplers.attach(handle);
         }
         ModelMonitor { handle }
     }

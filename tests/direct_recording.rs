@@ -380,3 +380,82 @@ fn counts_kept_by_stripe_add_up_exactly_across_threads_and_renders() {
     );
     assert_eq!(in_progress(&metrics, "loan"), Some(0.0));
 }
+
+/// Two monitors that name the same model (a layer's monitor and the macros' default one, say)
+/// share its series on the page: each adds its own requests, neither overwrites the other's.
+#[test]
+fn two_monitors_of_one_model_add_up_on_the_page() {
+    let (recorder, metrics) = recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let first = Monitor::builder().labels(["approved"]).build().unwrap();
+    let second = Monitor::builder().labels(["approved"]).build().unwrap();
+    let (a, b) = (first.model("loan"), second.model("loan"));
+    assert!(directly(&a));
+
+    for _ in 0..3 {
+        let mut request = a.start();
+        request.predicted("approved");
+        request.finish(Outcome::Success);
+    }
+    let held_by_a = a.start();
+    assert_eq!(requests(&metrics, "loan", "success"), Some(3.0));
+    assert_eq!(in_progress(&metrics, "loan"), Some(1.0));
+    for _ in 0..2 {
+        let mut request = b.start();
+        request.predicted("approved");
+        request.finish(Outcome::Success);
+    }
+    let held_by_b = [b.start(), b.start()];
+    let page = page(&metrics);
+    assert_eq!(page.requests("loan", "success"), Some(5.0));
+    assert_eq!(page.predictions("loan", "approved"), Some(5.0));
+    assert_eq!(
+        page.value("inference_inprogress_requests", &[("model", "loan")]),
+        Some(3.0)
+    );
+    assert_eq!(
+        page.value(
+            "inference_request_latency_seconds_count",
+            &[("model", "loan"), ("outcome", "success")]
+        ),
+        Some(5.0)
+    );
+    drop(held_by_a);
+    drop(held_by_b);
+    assert_eq!(in_progress(&metrics, "loan"), Some(0.0));
+    assert_eq!(requests(&metrics, "loan", "cancelled"), Some(3.0));
+    assert_eq!(requests(&metrics, "loan", "success"), Some(5.0));
+}
+
+/// Labels are counted by stripe for the first eight of a model's labels, and on the counter
+/// itself past them: both reach the page, exactly.
+#[test]
+fn every_label_reaches_the_page_past_the_ones_counted_by_stripe() {
+    let (recorder, metrics) = recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let labels: Vec<String> = (0..12).map(|i| format!("class_{i}")).collect();
+    let monitor = Monitor::builder().labels(&labels).build().unwrap();
+    let model = monitor.model("digits");
+    assert!(directly(&model));
+    for (i, label) in labels.iter().enumerate() {
+        for _ in 0..=i {
+            let mut request = model.start();
+            request.predicted(label);
+            request.finish(Outcome::Success);
+        }
+    }
+    // A label first seen now, past the preset ones.
+    let mut request = model.start();
+    request.predicted("class_new");
+    request.finish(Outcome::Success);
+    for _ in 0..2 {
+        let page = page(&metrics);
+        for (i, label) in labels.iter().enumerate() {
+            #[allow(clippy::cast_precision_loss)]
+            let expected = (i + 1) as f64;
+            assert_eq!(page.predictions("digits", label), Some(expected), "{label}");
+        }
+        assert_eq!(page.predictions("digits", "class_new"), Some(1.0));
+        assert_eq!(page.requests("digits", "success"), Some(79.0));
+    }
+}

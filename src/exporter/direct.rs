@@ -26,7 +26,7 @@
 #![cfg_attr(not(feature = "prometheus"), allow(dead_code))]
 
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use metrics::Recorder;
 
@@ -43,27 +43,28 @@ pub(crate) trait Sample: Send + Sync {
     fn refresh(&self);
 }
 
-/// The sampled gauges of one exporter, refreshed before each render.
+/// The sampled gauges of one exporter, refreshed before each render. A model lives as long as
+/// the process, so it is kept by a plain reference.
 #[derive(Default)]
 pub(crate) struct Samplers {
-    list: Mutex<Vec<Weak<dyn Sample>>>,
+    list: Mutex<Vec<&'static dyn Sample>>,
 }
 
 impl Samplers {
     /// Adds one sampled gauge.
-    pub(crate) fn attach(&self, sample: Weak<dyn Sample>) {
+    pub(crate) fn attach(&self, sample: &'static dyn Sample) {
         let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
-        list.retain(|s| s.strong_count() > 0);
         list.push(sample);
     }
 
-    /// Sets every sampled gauge to its current value (dropping those whose model is gone).
+    /// Sets every sampled gauge to its current value.
     pub(crate) fn refresh(&self) {
-        let live: Vec<Arc<dyn Sample>> = {
-            let mut list = self.list.lock().unwrap_or_else(PoisonError::into_inner);
-            list.retain(|s| s.strong_count() > 0);
-            list.iter().filter_map(Weak::upgrade).collect()
-        };
+        // A copy, so a model registering during the refresh does not wait for it.
+        let live: Vec<&'static dyn Sample> = self
+            .list
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         for sample in live {
             sample.refresh();
         }
