@@ -1,10 +1,9 @@
 //! The in-flight guard: records one request exactly once, when finished or when dropped.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::monitor::Stripe;
+use crate::monitor::{Handle, ModelShared, Stripe};
 use crate::{Outcome, Signals, Stage};
 
 /// No label reported.
@@ -29,7 +28,9 @@ pub(crate) const NO_LABEL: u32 = u32::MAX;
 /// ```
 #[must_use = "the request is recorded when the guard is finished or dropped"]
 pub struct InFlight {
-    model: Arc<Stripe>,
+    model: &'static Handle,
+    /// The part of the model this request counts itself in (its thread's when it started).
+    stripe: &'static Stripe,
     /// A raw reading of the model's clock.
     start: u64,
     /// The index of the reported label in the model's limiter, or [`NO_LABEL`].
@@ -49,9 +50,10 @@ impl fmt::Debug for InFlight {
 
 impl InFlight {
     #[inline]
-    pub(crate) fn new(model: Arc<Stripe>, start: u64) -> Self {
+    pub(crate) fn new(model: &'static Handle, stripe: &'static Stripe, start: u64) -> Self {
         Self {
             model,
+            stripe,
             start,
             label: NO_LABEL,
             done: false,
@@ -63,8 +65,8 @@ impl InFlight {
     /// second call replaces the first.
     #[inline]
     pub fn predicted(&mut self, label: &str) -> &mut Self {
-        let shared = &self.model.shared;
-        if let Some(index) = crate::containment::contain(|| shared.label_index(label)) {
+        let model = self.model;
+        if let Some(index) = crate::containment::contain(|| model.label_index(label)) {
             self.label = index;
         }
         self
@@ -74,7 +76,7 @@ impl InFlight {
     /// and [`Signals::confidence`] (a value outside `0..=1` is dropped).
     #[inline]
     pub fn predicted_with_confidence(&mut self, label: &str, confidence: f64) -> &mut Self {
-        self.model.shared.record_confidence(confidence);
+        self.model.shared().record_confidence(confidence);
         self.predicted(label)
     }
 
@@ -98,52 +100,52 @@ impl InFlight {
     /// ```
     #[allow(clippy::must_use_candidate)]
     pub fn predicted_batch<'a>(&mut self, labels: impl IntoIterator<Item = &'a str>) -> usize {
-        self.model.shared.predicted_batch(labels)
+        self.model.shared().predicted_batch(labels)
     }
 
     /// A handle on this request's model signals, started when the request started (so
-    /// [`Signals::queue_wait`] measures from there). Costs one reference count.
+    /// [`Signals::queue_wait`] measures from there). Costs nothing: a copy of a pointer.
     #[must_use]
     pub fn signals(&self) -> Signals {
-        Signals::new(Arc::clone(&self.model.signals), self.start)
+        Signals::new(self.model.shared(), self.start)
     }
 
     /// Records `took` as one observation of `stage` for this request's model.
     #[inline]
     pub fn stage(&self, stage: Stage, took: Duration) {
-        self.model.shared.record_stage(stage, took);
+        self.model.shared().record_stage(stage, took);
     }
 
     /// Records the confidence of this request's answer; see [`Signals::confidence`].
     #[inline]
     pub fn confidence(&self, confidence: f64) {
-        self.model.shared.record_confidence(confidence);
+        self.model.shared().record_confidence(confidence);
     }
 
     /// Whether the tower layer should put [`signals`](Self::signals) in the request's
     /// extensions.
     #[inline]
     pub(crate) fn wants_request_signals(&self) -> bool {
-        self.model.shared.request_signals
+        self.model.request_signals()
     }
 
     /// Time since the request started.
     #[must_use]
     #[inline]
     pub fn elapsed(&self) -> Duration {
-        let clock = self.model.shared.clock();
+        let clock = self.model.clock();
         clock.between(self.start, clock.now())
     }
 
     /// The name of the model this request belongs to (its `model` label).
     #[must_use]
     pub fn model_name(&self) -> &str {
-        self.model.shared.name()
+        self.model.shared().name()
     }
 
     /// The model's state and the raw clock reading the request started at.
-    pub(crate) fn model_and_start(&self) -> (&crate::monitor::ModelShared, u64) {
-        (&self.model.shared, self.start)
+    pub(crate) fn model_and_start(&self) -> (&ModelShared, u64) {
+        (self.model.shared(), self.start)
     }
 
     /// Records the request with `outcome`.
@@ -159,8 +161,8 @@ impl InFlight {
         }
         self.done = true;
         let took = self.elapsed();
-        let (stripe, label) = (&*self.model, self.label);
-        crate::containment::contain(|| stripe.record(outcome, took, label));
+        let (model, stripe, label) = (self.model, self.stripe, self.label);
+        crate::containment::contain(|| model.record(stripe, outcome, took, label));
     }
 }
 

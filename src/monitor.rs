@@ -13,7 +13,7 @@ use metrics::{
 
 use crate::cardinality::{Limiter, DEFAULT_MAX_VALUES, DEFAULT_MAX_VALUE_LEN};
 use crate::clock::Clock;
-use crate::exporter::direct::{self, NanosHistogram, Sample};
+use crate::exporter::direct::{self, Lanes, Line, Sample};
 use crate::guard::InFlight;
 use crate::names::{
     self, MetricNames, DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_CONFIDENCE_BUCKETS,
@@ -418,7 +418,7 @@ impl MonitorBuilder {
 /// One model's metrics: handles registered once, reused by every request.
 ///
 /// [`start`](Self::start) hands out an [`InFlight`] guard that records the request exactly
-/// once. Cloning is cheap (one reference count).
+/// once. Cloning copies a pointer: a model lives as long as the process.
 ///
 /// ```
 /// use inference_monitor::{ModelMonitor, Outcome};
@@ -446,12 +446,30 @@ pub struct ModelMonitor {
     handle: &'static Handle,
 }
 
-/// What a [`ModelMonitor`] points to: the model's state, and the stripes its requests hold.
-struct Handle {
-    shared: Arc<ModelShared>,
-    stripes: Box<[Arc<Stripe>]>,
-    /// With the crate's own recorder: what [`refresh`](Sample::refresh) has added to the
-    /// exporter's series so far (see [`Published`]).
+/// What a [`ModelMonitor`] points to. The fields a request reads come first and share the
+/// first cache line or two (the clock, the stripes, the bounds, the preset labels): under
+/// load, other work pushes this state out of the caches between two requests, and each line
+/// a request touches can cost a trip to memory.
+#[repr(C)]
+pub(crate) struct Handle {
+    clock: Clock,
+    /// With the crate's own recorder (the direct path): requests record into their stripe
+    /// and the model's series are brought up to date at each render (see [`Sample for Handle`]
+    /// (Handle)); otherwise every request writes the handles in `shared`.
+    direct: bool,
+    /// The monitor's [`MonitorBuilder::request_signals`].
+    request_signals: bool,
+    /// Labels longer than this are cut (see [`Limiter`]).
+    max_label_len: usize,
+    stripes: Box<[Stripe]>,
+    /// The direct path's latency bounds in whole nanoseconds ([`direct::bound_in_nanos`]).
+    bounds_nanos: Box<[i64]>,
+    /// Cache lines of one outcome's latency lane in a stripe ([`direct::lane_lines`]).
+    lane_lines: usize,
+    /// The labels given in advance, in the limiter's order (so a label's position here is its
+    /// index there), their bytes side by side.
+    preset_labels: Box<[&'static str]>,
+    shared: ModelShared,
     published: Published,
 }
 
@@ -491,27 +509,19 @@ impl Published {
 }
 
 impl Sample for Handle {
-    /// Brings the model's series up to date: the in-progress gauge to the requests in flight
-    /// (only requests hold a stripe besides this handle, so each stripe's count is one plus
-    /// its requests), the requests and the predicted labels to their sums over the stripes.
+    /// Brings the model's series up to date: the in-progress gauge to the requests in flight,
+    /// the requests and the predicted labels to their sums over the stripes.
     fn refresh(&self) {
-        let in_flight: usize = self
-            .stripes
-            .iter()
-            .map(|stripe| Arc::strong_count(stripe).saturating_sub(1))
-            .sum();
+        let sum = |count: &dyn Fn(&Stripe) -> u64| {
+            self.stripes.iter().map(count).fold(0u64, u64::wrapping_add)
+        };
         let shared = &self.shared;
         let published = &self.published;
+        let in_flight = sum(&|stripe| stripe.in_flight.load(Ordering::Relaxed) as u64);
         published.move_gauge(
             i64::try_from(in_flight).unwrap_or(i64::MAX),
             &shared.inprogress,
         );
-        let sum = |count: &dyn Fn(&Stripe) -> u64| {
-            self.stripes
-                .iter()
-                .map(|stripe| count(stripe))
-                .fold(0u64, u64::wrapping_add)
-        };
         for (i, counter) in shared.requests.iter().enumerate() {
             let total = sum(&|stripe| stripe.requests[i].load(Ordering::Relaxed));
             Published::grow(&published.requests[i], total, counter);
@@ -530,33 +540,85 @@ impl Handle {
     /// The stripe of the current thread. `stripes.len()` is a power of two ([`STRIPES`]), so
     /// the thread's number is masked rather than divided (a division costs tens of cycles).
     #[inline]
-    fn stripe(&self) -> &Arc<Stripe> {
+    fn stripe(&'static self) -> &'static Stripe {
         let mask = self.stripes.len().wrapping_sub(1);
         &self.stripes[stripe_of_this_thread() & mask]
     }
+
+    /// The model's state.
+    #[inline]
+    pub(crate) fn shared(&'static self) -> &'static ModelShared {
+        &self.shared
+    }
+
+    /// The clock the model's requests are timed with.
+    #[inline]
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Whether the tower layer should hand each request a [`Signals`](crate::Signals) handle.
+    #[inline]
+    pub(crate) fn request_signals(&self) -> bool {
+        self.request_signals
+    }
+
+    /// The index of `label` among the model's predictions counters: the labels given in
+    /// advance are found here, the others through the limiter.
+    #[inline]
+    pub(crate) fn label_index(&self, label: &str) -> u32 {
+        if label.len() <= self.max_label_len {
+            if let Some(i) = self.preset_labels.iter().position(|l| *l == label) {
+                #[allow(clippy::cast_possible_truncation)] // the limiter holds them as u32
+                return i as u32;
+            }
+        }
+        self.shared.label_index(label)
+    }
+
+    /// Records a request that started on `stripe`. Called by [`InFlight`] exactly once.
+    #[inline]
+    pub(crate) fn record(&self, stripe: &Stripe, outcome: Outcome, took: Duration, label: u32) {
+        let s = &self.shared;
+        let i = outcome.index();
+        if self.direct {
+            stripe.requests[i].fetch_add(1, Ordering::Relaxed);
+            let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+            if let Some(lane) = stripe.lanes.get(i * self.lane_lines..) {
+                direct::record_in_lane(lane, &self.bounds_nanos, nanos);
+            }
+            stripe.in_flight.fetch_sub(1, Ordering::Relaxed);
+            if let Some(count) = stripe.labels.get(label as usize) {
+                count.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        } else {
+            s.requests[i].increment(1);
+            s.latency[i].record(took.as_secs_f64());
+            s.inprogress.decrement(1.0);
+        }
+        if let Some(counter) = s.labels.entry(label) {
+            counter.increment(1);
+        }
+    }
 }
 
-/// What a request in flight holds on to its model through: one of a few reference-counted
-/// pointers to the same state, picked by thread. Under load every request takes and drops a
-/// reference; with one shared count the cores would fight over its cache line (measured here:
-/// two threads on one count cost 3x one thread). Each stripe has its own count on its own line.
+/// The part of a model that one thread's requests write, on cache lines of its own: under
+/// load every request counts itself in and out, and with one shared count the cores would
+/// fight over its line (measured here: two threads on one count cost 3x one thread). A
+/// request keeps the stripe it started on to the end, on whatever thread it ends.
 ///
-/// Only [`InFlight`] guards hold a stripe (besides the model's own), so a stripe's count is
-/// also the number of requests in flight that took it: with the crate's own recorder, the
-/// in-progress gauge is the sum of those counts, read at each render, and no request writes it.
-#[repr(align(64))]
+/// Used on the direct path only: the requests in flight (summed into the in-progress gauge at
+/// each render), the requests finished by outcome, the first [`LABEL_SLOTS`] labels, and the
+/// latency lanes of the four outcomes.
+#[repr(C, align(64))]
 pub(crate) struct Stripe {
-    pub(crate) shared: Arc<ModelShared>,
-    /// What a [`Signals`](crate::Signals) handle made on this stripe's thread holds instead:
-    /// the same state, a count of its own.
-    pub(crate) signals: Arc<SignalsStripe>,
-    /// The stripe's place among the model's stripes: its lane in the latency histograms.
-    index: usize,
-    /// With the crate's own recorder: the requests finished on this stripe, by outcome, summed
-    /// into `inference_requests_total` at each render (see [`Sample for Handle`](Handle)).
+    /// Requests started on this stripe and not finished yet.
+    in_flight: AtomicUsize,
     requests: [AtomicU64; 4],
-    /// With the crate's own recorder: the predictions of the first [`LABEL_SLOTS`] labels made
-    /// on this stripe, by label index, summed into `inference_predictions_total` the same way.
+    /// The latency lanes of this stripe, one per outcome, in the model's leaked block of lines.
+    lanes: &'static [Line],
+    /// The predictions of the first labels in the model's limiter, by label index.
     labels: [AtomicU64; LABEL_SLOTS],
 }
 
@@ -565,51 +627,11 @@ pub(crate) struct Stripe {
 /// the predictions counter itself.
 const LABEL_SLOTS: usize = 8;
 
-impl Stripe {
-    /// Records a finished request. Called by [`InFlight`] exactly once.
-    #[inline]
-    pub(crate) fn record(&self, outcome: Outcome, took: Duration, label: u32) {
-        let s = &*self.shared;
-        let i = outcome.index();
-        match &s.latency_nanos {
-            Some(nanos) => {
-                self.requests[i].fetch_add(1, Ordering::Relaxed);
-                let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-                nanos[i].record_nanos(self.index, took);
-                if let Some(count) = self.labels.get(label as usize) {
-                    count.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-            }
-            None => {
-                s.requests[i].increment(1);
-                s.latency[i].record(took.as_secs_f64());
-                s.inprogress.decrement(1.0);
-            }
-        }
-        if let Some(counter) = s.labels.entry(label) {
-            counter.increment(1);
-        }
-    }
-}
-
-/// The stripe [`Signals`](crate::Signals) handles hold (see [`Stripe`]).
-#[repr(align(64))]
-pub(crate) struct SignalsStripe {
-    pub(crate) shared: Arc<ModelShared>,
-}
-
 /// Stripes per model: twice the cores, a power of two, at most 64.
 static STRIPES: LazyLock<usize> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     (cores * 2).next_power_of_two().min(64)
 });
-
-/// Stripes per model (a power of two): also the lanes of a histogram's nanosecond side.
-#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
-pub(crate) fn stripe_count() -> usize {
-    *STRIPES
-}
 
 /// The stripe of the current thread: threads take stripes in turn as they first ask.
 fn stripe_of_this_thread() -> usize {
@@ -625,18 +647,10 @@ pub(crate) struct ModelShared {
     monitor: Monitor,
     requests: [Counter; 4],
     latency: [Histogram; 4],
-    /// With the crate's own recorder (the direct path): the same four histograms, taking
-    /// nanoseconds. Then the requests are counted by stripe and the in-progress gauge is read
-    /// from the stripes, both at render time (see [`Stripe`]), and requests leave those
-    /// handles alone.
-    latency_nanos: Option<[Arc<dyn NanosHistogram>; 4]>,
     inprogress: Gauge,
     labels: Limiter<Counter>,
     clock: Clock,
     pub(crate) signals: ModelSignals,
-    /// The monitor's [`MonitorBuilder::request_signals`], kept here so the layer reads it from
-    /// the cache line it already reads.
-    pub(crate) request_signals: bool,
     /// Opt-in: the streaming handles, registered on the first streamed response.
     streaming: OnceLock<Arc<StreamHandles>>,
 }
@@ -647,7 +661,7 @@ impl fmt::Debug for ModelMonitor {
         f.debug_struct("ModelMonitor")
             .field("name", &shared.name)
             .field("labels", &shared.labels.len())
-            .field("records_directly", &shared.latency_nanos.is_some())
+            .field("records_directly", &self.handle.direct)
             .finish_non_exhaustive()
     }
 }
@@ -677,10 +691,13 @@ impl ModelMonitor {
     #[inline]
     pub fn start(&self) -> InFlight {
         let handle = self.handle;
-        if handle.shared.latency_nanos.is_none() {
+        let stripe = handle.stripe();
+        if handle.direct {
+            stripe.in_flight.fetch_add(1, Ordering::Relaxed);
+        } else {
             crate::containment::contain(|| handle.shared.inprogress.increment(1.0));
         }
-        InFlight::new(Arc::clone(handle.stripe()), handle.shared.clock.now())
+        InFlight::new(handle, stripe, handle.clock.now())
     }
 
     /// Runs `call` as one monitored request and returns its value.
@@ -717,17 +734,8 @@ impl ModelMonitor {
         crate::Observed::new(future, self.start(), report)
     }
 
-    pub(crate) fn shared(&self) -> &ModelShared {
+    pub(crate) fn shared(&self) -> &'static ModelShared {
         &self.handle.shared
-    }
-
-    /// This thread's signals stripe and a reading of the clock, for a handle that starts now.
-    pub(crate) fn signals_stripe_and_now(&self) -> (Arc<SignalsStripe>, u64) {
-        let handle = self.handle;
-        (
-            Arc::clone(&handle.stripe().signals),
-            handle.shared.clock.now(),
-        )
     }
 
     fn register(monitor: &Monitor, name: &str) -> ModelMonitor {
@@ -747,14 +755,15 @@ impl ModelMonitor {
         let key = Key::from_parts(key_name(&names.inprogress_requests), vec![model_label()]);
         let (inprogress, samplers) = direct::register(|r| r.register_gauge(&key, &METADATA));
         let samplers = samplers.map(|offer| offer.samplers);
-        // The direct path needs both: the histograms' nanosecond side and a render to sample at.
-        let latency_nanos = latency
+        // The direct path needs both: the histograms' nanosecond side (all four, with the same
+        // bounds) and a render to sample at.
+        let nanos = latency
             .iter()
             .map(|(_, offer)| offer.as_ref().and_then(|o| o.nanos.clone()))
             .collect::<Option<Vec<_>>>()
-            .and_then(|all| <[_; 4]>::try_from(all).ok())
-            .filter(|_| samplers.is_some());
-        let samplers = samplers.filter(|_| latency_nanos.is_some());
+            .filter(|all| all.windows(2).all(|w| w[0].bounds() == w[1].bounds()));
+        let samplers = samplers.filter(|_| nanos.is_some());
+        let nanos = nanos.filter(|_| samplers.is_some());
         let latency = latency.map(|(histogram, _)| histogram);
         let s = &monitor.shared;
         let preset = s
@@ -762,38 +771,80 @@ impl ModelMonitor {
             .iter()
             .map(|l| (l.clone(), monitor.register_label(&model, l)))
             .collect();
-        let shared = Arc::new(ModelShared {
+        let shared = ModelShared {
             name: model.clone(),
             monitor: monitor.clone(),
             requests,
             latency,
-            latency_nanos,
             inprogress,
             labels: Limiter::new(s.max_labels, s.max_label_len, preset),
             clock: Clock::get(),
             signals: ModelSignals::default(),
-            request_signals: s.request_signals,
             streaming: OnceLock::new(),
-        });
+        };
         for signal in &s.declared {
             shared.declare(*signal);
         }
+        let bounds_nanos: Box<[i64]> = nanos
+            .as_ref()
+            .and_then(|all| all.first())
+            .map(|first| {
+                first
+                    .bounds()
+                    .iter()
+                    .map(|b| direct::bound_in_nanos(*b))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let lane_lines = direct::lane_lines(bounds_nanos.len());
+        // The latency lanes of every stripe in one block: a stripe's four outcomes side by side.
+        let stride = Outcome::ALL.len() * lane_lines;
+        let lines: &'static [Line] = if nanos.is_some() {
+            Box::leak((0..*STRIPES * stride).map(|_| Line::default()).collect())
+        } else {
+            &[]
+        };
+        if let Some(nanos) = &nanos {
+            for (outcome, histogram) in nanos.iter().enumerate() {
+                histogram.attach(Lanes {
+                    lines,
+                    stride,
+                    offset: outcome * lane_lines,
+                });
+            }
+        }
         let stripes = (0..*STRIPES)
-            .map(|index| {
-                Arc::new(Stripe {
-                    shared: Arc::clone(&shared),
-                    signals: Arc::new(SignalsStripe {
-                        shared: Arc::clone(&shared),
-                    }),
-                    index,
-                    requests: Default::default(),
-                    labels: Default::default(),
-                })
+            .map(|index| Stripe {
+                in_flight: AtomicUsize::new(0),
+                requests: Default::default(),
+                lanes: lines
+                    .get(index * stride..(index + 1) * stride)
+                    .unwrap_or(&[]),
+                labels: Default::default(),
+            })
+            .collect();
+        // The preset labels' bytes side by side, for the lookup of each request's label.
+        let bytes: &'static str = Box::leak(s.labels.concat().into_boxed_str());
+        let mut at = 0;
+        let preset_labels = s
+            .labels
+            .iter()
+            .map(|l| {
+                let label = bytes.get(at..at + l.len()).unwrap_or_default();
+                at += l.len();
+                label
             })
             .collect();
         let handle: &'static Handle = Box::leak(Box::new(Handle {
-            shared,
+            clock: shared.clock.clone(),
+            direct: nanos.is_some(),
+            request_signals: s.request_signals,
+            max_label_len: s.max_label_len,
             stripes,
+            bounds_nanos,
+            lane_lines,
+            preset_labels,
+            shared,
             published: Published::default(),
         }));
         if let Some(samplers) = samplers {

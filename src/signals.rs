@@ -38,13 +38,13 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use metrics::{Gauge, Histogram, Label, Unit};
 
 use crate::cardinality::truncate;
-use crate::monitor::{gauge, histogram, key_name, ModelShared, SignalsStripe};
+use crate::monitor::{gauge, histogram, key_name, ModelShared};
 use crate::names;
 use crate::{ConfigError, ModelMonitor};
 
@@ -230,7 +230,7 @@ impl ModelShared {
 }
 
 /// One request's (or one model's) handle on the opt-in signals: stage timing, batch sizes,
-/// confidence. Cheap to clone (one reference count); `Send` and `Sync`.
+/// confidence. Cheap to clone (a pointer and a clock reading); `Send` and `Sync`.
 ///
 /// Get it from [`InFlight::signals`](crate::InFlight::signals) (its start is the request's
 /// start), [`ModelMonitor::signals`](crate::ModelMonitor::signals) (its start is that call), or
@@ -262,7 +262,7 @@ impl ModelShared {
 /// ```
 #[derive(Clone)]
 pub struct Signals {
-    model: Arc<SignalsStripe>,
+    model: &'static ModelShared,
     start: u64,
 }
 
@@ -277,12 +277,12 @@ impl fmt::Debug for Signals {
 
 impl Signals {
     #[inline]
-    pub(crate) fn new(model: Arc<SignalsStripe>, start: u64) -> Self {
+    pub(crate) fn new(model: &'static ModelShared, start: u64) -> Self {
         Self { model, start }
     }
 
     fn shared(&self) -> &ModelShared {
-        &self.model.shared
+        self.model
     }
 
     /// The name of the model (its `model` label).
@@ -400,8 +400,8 @@ impl ModelMonitor {
     /// A handle on this model's opt-in signals, started now (see [`Signals`]).
     #[must_use]
     pub fn signals(&self) -> Signals {
-        let (stripe, now) = self.signals_stripe_and_now();
-        Signals::new(stripe, now)
+        let shared = self.shared();
+        Signals::new(shared, shared.clock().now())
     }
 
     /// Records the confidence of one prediction; see [`Signals::confidence`].

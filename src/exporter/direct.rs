@@ -5,14 +5,18 @@
 //! its latency goes in as seconds in an `f64`. When the recorder a model registers with is the
 //! crate's own [`PrometheusRecorder`](crate::PrometheusRecorder), two things can be cheaper:
 //!
-//! - **In progress, read instead of written.** Each request already holds one reference on
-//!   its thread's stripe of the model; the number in flight is the sum of those counts. The
+//! - **In progress, read instead of written.** Each request counts itself in and out on its
+//!   thread's stripe of the model; the number in flight is the sum of those counts. The
 //!   exporter asks for it just before it renders ([`Samplers::refresh`]), and the request path
 //!   touches no gauge at all.
-//! - **Latency in integer nanoseconds** ([`NanosHistogram`]): an integer bucket search and a
-//!   `fetch_add` for the sum, instead of a float search and a compare-and-swap loop, in the
-//!   lane of the request's stripe so that two cores do not write the same cache line.
-//! - **Requests counted by stripe**, summed into the requests counter at the same refresh.
+//! - **Latency in integer nanoseconds, kept by the model** ([`Lanes`]): a bucket search over
+//!   bounds converted once ([`bound_in_nanos`]) and two `fetch_add`s, instead of a float search
+//!   and a compare-and-swap loop, in the lane of the request's stripe so that two cores do not
+//!   write the same cache line. The model owns the lanes, next to its other per-stripe
+//!   counts, and attaches them to the exporter's series ([`NanosHistogram::attach`]), which
+//!   adds them in when it renders.
+//! - **Requests and the first labels counted by stripe**, added to their counters at the same
+//!   refresh.
 //!
 //! The handshake: while a model registers a handle, the recorder it calls *offers* ([`offer`])
 //! these through a thread-local slot, naming its own address and size; the model takes the
@@ -26,15 +30,114 @@
 #![cfg_attr(not(feature = "prometheus"), allow(dead_code))]
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use metrics::Recorder;
 
-/// A latency histogram that takes whole nanoseconds.
+/// A latency histogram whose nanosecond side a model keeps: the model records into its own
+/// [`Lanes`], and the histogram adds them in when it renders.
 pub(crate) trait NanosHistogram: Send + Sync {
-    /// Records one sample of `nanos` nanoseconds, made on stripe `stripe` of its model (so
-    /// samples made on different cores land on different cache lines).
-    fn record_nanos(&self, stripe: usize, nanos: u64);
+    /// The bucket bounds, in seconds.
+    fn bounds(&self) -> &[f64];
+
+    /// Adds one model's lanes to the histogram: rendered with it from now on. Two monitors
+    /// that name the same model each attach theirs.
+    fn attach(&self, lanes: Lanes);
+}
+
+/// Eight counters on one cache line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub(crate) struct Line(pub(crate) [AtomicU64; 8]);
+
+/// The slots of a lane (see [`Lanes`]), as a model records into them: the sum of the samples in
+/// nanoseconds first, then the count of each bucket (each bound, then `+Inf`).
+#[inline]
+pub(crate) fn lane_add(lane: &[Line], slot: usize, value: u64) {
+    if let Some(line) = lane.get(slot / 8) {
+        line.0[slot % 8].fetch_add(value, Ordering::Relaxed);
+    }
+}
+
+/// Records a sample of `nanos` nanoseconds in `lane` (see [`Lanes`]), whose histogram has the
+/// bounds `bounds` (from [`bound_in_nanos`]): the same bucket as `nanos / 1e9` seconds gets.
+#[inline]
+pub(crate) fn record_in_lane(lane: &[Line], bounds: &[i64], nanos: u64) {
+    lane_add(lane, 0, nanos);
+    lane_add(lane, 1 + bucket(bounds, nanos), 1);
+}
+
+/// Cache lines a lane of `bounds` bounds takes: the sum, a count per bound and `+Inf`.
+pub(crate) fn lane_lines(bounds: usize) -> usize {
+    (bounds + 2).div_ceil(8)
+}
+
+/// Where a model keeps the nanosecond side of one of its latency histograms: one lane per
+/// stripe, [`lane_lines`] cache lines each, `stride` lines apart in `lines` from the first at
+/// line `offset`. A lane holds the sum of its samples in nanoseconds, then a count per bucket.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lanes {
+    pub(crate) lines: &'static [Line],
+    pub(crate) stride: usize,
+    pub(crate) offset: usize,
+}
+
+impl Lanes {
+    /// The counts of the `buckets` buckets and the sum in nanoseconds, added over the lanes.
+    pub(crate) fn totals(&self, buckets: usize) -> (Vec<u64>, u64) {
+        let mut counts = vec![0u64; buckets];
+        let mut sum = 0u64;
+        let stripes = self.lines.len().checked_div(self.stride).unwrap_or(0);
+        for stripe in 0..stripes {
+            let start = stripe * self.stride + self.offset;
+            let Some(lane) = self.lines.get(start..) else {
+                break;
+            };
+            let slot = |i: usize| {
+                lane.get(i / 8)
+                    .map_or(0, |line| line.0[i % 8].load(Ordering::Relaxed))
+            };
+            sum = sum.wrapping_add(slot(0));
+            for (i, count) in counts.iter_mut().enumerate() {
+                *count = count.wrapping_add(slot(i + 1));
+            }
+        }
+        (counts, sum)
+    }
+}
+
+/// The bucket of a sample of `nanos` nanoseconds among `bounds` (in whole nanoseconds, from
+/// [`bound_in_nanos`]): the first bound it does not exceed, or `bounds.len()` for `+Inf`. A
+/// linear search that stops there: inference latencies sit in the first buckets, so it
+/// usually reads one cache line of bounds.
+#[inline]
+pub(crate) fn bucket(bounds: &[i64], nanos: u64) -> usize {
+    let value = i64::try_from(nanos).unwrap_or(i64::MAX);
+    bounds
+        .iter()
+        .position(|bound| value <= *bound)
+        .unwrap_or(bounds.len())
+}
+
+/// The largest whole number of nanoseconds `n` with `n / 1e9 <= bound`: a sample of `n`
+/// nanoseconds then lands in the bucket a sample of `n / 1e9` seconds lands in. `bound * 1e9`
+/// alone can round up across a whole number (0.0119 gives 11,900,000.0, and 11,900,000 ns is
+/// above 0.011899999999999999 s), so the floor is corrected by a step when it does.
+#[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+pub(crate) fn bound_in_nanos(bound: f64) -> i64 {
+    // `as` saturates: bounds past the range of i64 nanoseconds (292 years) stay in order.
+    let mut n = (bound * 1e9).floor() as i64;
+    // Beyond 2^53 ns (104 days) not every whole number is a float: leave the floor as it is.
+    if n.unsigned_abs() < 1 << 53 {
+        while n as f64 / 1e9 > bound {
+            n -= 1;
+        }
+        while (n + 1) as f64 / 1e9 <= bound {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Something whose gauge is computed rather than written: a model's requests in progress.

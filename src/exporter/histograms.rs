@@ -12,62 +12,34 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use metrics::{HistogramFn, Key, KeyName, SharedString};
 
-use super::direct::NanosHistogram;
+use super::direct::{Lanes, NanosHistogram};
 
 /// One histogram series: counts per bucket (`counts[i]` holds the samples `<= bounds[i]` and
 /// `> bounds[i - 1]`; the last holds those above every bound) and the sum of the samples.
 #[derive(Debug)]
 pub(crate) struct Series {
     bounds: Arc<[f64]>,
-    /// The bounds in whole nanoseconds, rounded down, for [`NanosHistogram::record_nanos`]: a
-    /// whole number of nanoseconds is at most a bound exactly when it is at most its floor.
-    bounds_nanos: Box<[i64]>,
     counts: Box<[AtomicU64]>,
     /// The sum of the samples given in seconds, as `f64` bits.
     sum: AtomicU64,
-    /// The samples given in nanoseconds, in lanes: each lane holds a count per bucket and then
-    /// the sum, on cache lines of its own, and a request records in the lane of its model's
-    /// stripe, so two cores recording at once do not write the same line. Allocated on the
-    /// first such sample.
-    lanes: OnceLock<Box<[Line]>>,
+    /// The samples the models on the direct path keep in nanoseconds, in lanes of their own
+    /// (see [`Lanes`]): added in at each render.
+    lanes: RwLock<Vec<Lanes>>,
 }
-
-/// Eight counters on one cache line.
-#[derive(Debug, Default)]
-#[repr(align(64))]
-struct Line([AtomicU64; 8]);
-
-/// Up to this many bounds, the bucket of a sample in nanoseconds is found by counting the
-/// bounds below it (no branch to mispredict, vectorized); past it, by binary search.
-const LINEAR_SEARCH_MAX: usize = 32;
 
 impl Series {
     fn new(bounds: Arc<[f64]>) -> Self {
         let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
-        let bounds_nanos = bounds.iter().map(|b| bound_in_nanos(*b)).collect();
         Self {
             bounds,
-            bounds_nanos,
             counts,
             sum: AtomicU64::new(0f64.to_bits()),
-            lanes: OnceLock::new(),
+            lanes: RwLock::new(Vec::new()),
         }
-    }
-
-    /// Cache lines per lane: a count per bucket (bounds and `+Inf`), then the sum.
-    fn lines_per_lane(&self) -> usize {
-        (self.bounds.len() + 2).div_ceil(8)
-    }
-
-    /// Slot `i` of lane `lane` (`i` up to the bounds' count is a bucket, one more the sum).
-    #[inline]
-    fn slot<'a>(&self, lanes: &'a [Line], lane: usize, i: usize) -> Option<&'a AtomicU64> {
-        let line = lanes.get(lane * self.lines_per_lane() + i / 8)?;
-        line.0.get(i % 8)
     }
 
     /// The cumulative count of each bound (then `+Inf`, the total) and the sum.
@@ -79,19 +51,17 @@ impl Series {
             .map(|c| c.load(Ordering::Relaxed))
             .collect();
         let mut sum_nanos = 0u64;
-        if let Some(lanes) = self.lanes.get() {
-            for lane in 0..lanes.len() / self.lines_per_lane() {
-                for (i, count) in counts.iter_mut().enumerate() {
-                    let n = self
-                        .slot(lanes, lane, i)
-                        .map_or(0, |c| c.load(Ordering::Relaxed));
-                    *count = count.wrapping_add(n);
-                }
-                let n = self
-                    .slot(lanes, lane, buckets)
-                    .map_or(0, |c| c.load(Ordering::Relaxed));
-                sum_nanos = sum_nanos.wrapping_add(n);
+        for lanes in self
+            .lanes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let (kept, sum) = lanes.totals(buckets);
+            for (count, n) in counts.iter_mut().zip(kept) {
+                *count = count.wrapping_add(n);
             }
+            sum_nanos = sum_nanos.wrapping_add(sum);
         }
         #[allow(clippy::cast_precision_loss)] // exact below 2^53 ns (104 days of latency)
         let nanos = sum_nanos as f64 / 1e9;
@@ -128,50 +98,16 @@ impl HistogramFn for Series {
     }
 }
 
-/// The largest whole number of nanoseconds `n` with `n / 1e9 <= bound`: a sample of `n`
-/// nanoseconds then lands in the bucket a sample of `n / 1e9` seconds lands in. `bound * 1e9`
-/// alone can round up across a whole number (0.0119 gives 11,900,000.0, and 11,900,000 ns is
-/// above 0.011899999999999999 s), so the floor is corrected by a step when it does.
-#[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
-fn bound_in_nanos(bound: f64) -> i64 {
-    // `as` saturates: bounds past the range of i64 nanoseconds (292 years) stay in order.
-    let mut n = (bound * 1e9).floor() as i64;
-    // Beyond 2^53 ns (104 days) not every whole number is a float: leave the floor as it is.
-    if n.unsigned_abs() < 1 << 53 {
-        while n as f64 / 1e9 > bound {
-            n -= 1;
-        }
-        while (n + 1) as f64 / 1e9 <= bound {
-            n += 1;
-        }
-    }
-    n
-}
-
 impl NanosHistogram for Series {
-    /// Counts `nanos` in its bucket and adds it to the nanosecond sum, in lane `lane` (taken
-    /// modulo the lanes): the same bucket as `record(nanos / 1e9)`, with integer operations
-    /// only.
-    #[inline]
-    fn record_nanos(&self, lane: usize, nanos: u64) {
-        let value = i64::try_from(nanos).unwrap_or(i64::MAX);
-        let bounds = &*self.bounds_nanos;
-        let bucket = if bounds.len() <= LINEAR_SEARCH_MAX {
-            bounds.iter().map(|bound| usize::from(*bound < value)).sum()
-        } else {
-            bounds.partition_point(|bound| *bound < value)
-        };
-        let lanes = self.lanes.get_or_init(|| {
-            let lines = crate::monitor::stripe_count() * self.lines_per_lane();
-            (0..lines).map(|_| Line::default()).collect()
-        });
-        let lane = lane & (lanes.len() / self.lines_per_lane()).wrapping_sub(1);
-        if let Some(count) = self.slot(lanes, lane, bucket) {
-            count.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some(sum) = self.slot(lanes, lane, self.bounds.len() + 1) {
-            sum.fetch_add(nanos, Ordering::Relaxed);
-        }
+    fn bounds(&self) -> &[f64] {
+        &self.bounds
+    }
+
+    fn attach(&self, lanes: Lanes) {
+        self.lanes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(lanes);
     }
 }
 
@@ -380,6 +316,7 @@ fn escape_help(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exporter::direct::{self, Line};
     use metrics::Label;
 
     fn histograms() -> Histograms {
@@ -402,14 +339,41 @@ mod tests {
         assert!((sum - 8.65).abs() < 1e-9, "{sum}");
     }
 
-    /// The bucket of each value given both ways, in seconds and in nanoseconds.
+    /// Lanes of `stripes` stripes attached to `series`, and its bounds in nanoseconds.
+    fn lanes_of(series: &Series, stripes: usize) -> (Lanes, Vec<i64>) {
+        let stride = direct::lane_lines(series.bounds.len());
+        let lines: &'static [Line] =
+            Box::leak((0..stripes * stride).map(|_| Line::default()).collect());
+        let lanes = Lanes {
+            lines,
+            stride,
+            offset: 0,
+        };
+        series.attach(lanes);
+        let bounds = series
+            .bounds
+            .iter()
+            .map(|b| direct::bound_in_nanos(*b))
+            .collect();
+        (lanes, bounds)
+    }
+
+    /// Records `nanos` in the lane of stripe `stripe`.
+    fn record_nanos(lanes: &Lanes, bounds: &[i64], stripe: usize, nanos: u64) {
+        let lane = &lanes.lines[stripe * lanes.stride + lanes.offset..];
+        direct::record_in_lane(lane, bounds, nanos);
+    }
+
+    /// The bucket of each value given both ways, in seconds and in nanoseconds (spread over
+    /// four stripes).
     fn buckets_both_ways(bounds: &[f64], nanos: &[u64]) -> (Vec<u64>, Vec<u64>) {
         let seconds = Series::new(bounds.into());
         let whole = Series::new(bounds.into());
+        let (lanes, bounds_nanos) = lanes_of(&whole, 4);
         for n in nanos {
             #[allow(clippy::cast_precision_loss)]
             seconds.record(*n as f64 / 1e9);
-            whole.record_nanos(*n as usize, *n);
+            record_nanos(&lanes, &bounds_nanos, (*n % 4) as usize, *n);
         }
         (seconds.snapshot().0, whole.snapshot().0)
     }
@@ -445,8 +409,9 @@ mod tests {
     #[test]
     fn the_sum_adds_both_kinds_of_sample() {
         let s = Series::new(vec![1.0].into());
-        s.record_nanos(0, 1_500_000_000);
-        s.record_nanos(usize::MAX, 250);
+        let (lanes, bounds) = lanes_of(&s, 2);
+        record_nanos(&lanes, &bounds, 0, 1_500_000_000);
+        record_nanos(&lanes, &bounds, 1, 250);
         s.record(0.25);
         let (cumulative, sum) = s.snapshot();
         assert_eq!(cumulative, vec![2, 3]);
