@@ -30,7 +30,7 @@ pub(crate) const NO_LABEL: u32 = u32::MAX;
 pub struct InFlight {
     model: &'static Handle,
     /// The part of the model this request counts itself in (its thread's when it started).
-    stripe: &'static Stripe,
+    stripe: Stripe,
     /// A raw reading of the model's clock.
     start: u64,
     /// The index of the reported label in the model's limiter, or [`NO_LABEL`].
@@ -50,7 +50,7 @@ impl fmt::Debug for InFlight {
 
 impl InFlight {
     #[inline]
-    pub(crate) fn new(model: &'static Handle, stripe: &'static Stripe, start: u64) -> Self {
+    pub(crate) fn new(model: &'static Handle, stripe: Stripe, start: u64) -> Self {
         Self {
             model,
             stripe,

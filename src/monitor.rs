@@ -446,29 +446,32 @@ pub struct ModelMonitor {
     handle: &'static Handle,
 }
 
-/// What a [`ModelMonitor`] points to. The fields a request reads come first and share the
-/// first cache line or two (the clock, the stripes, the bounds, the preset labels): under
-/// load, other work pushes this state out of the caches between two requests, and each line
-/// a request touches can cost a trip to memory.
-#[repr(C)]
+/// What a [`ModelMonitor`] points to. What a request reads comes first: the first cache
+/// line holds the clock, the stripes and the flags, the second the bounds and the preset
+/// labels. Under load, other work pushes this state out of the caches between two requests,
+/// and each line a request touches can cost a trip to memory.
+#[repr(C, align(64))]
 pub(crate) struct Handle {
     clock: Clock,
+    /// The stripes, side by side, `stride` lines each (see [`Stripe`]); empty off the direct
+    /// path.
+    stripes: &'static [Line],
+    stride: u32,
+    /// Cache lines of one outcome's latency lane ([`direct::lane_lines`]).
+    lane_lines: u16,
     /// With the crate's own recorder (the direct path): requests record into their stripe
     /// and the model's series are brought up to date at each render (see [`Sample for Handle`]
     /// (Handle)); otherwise every request writes the handles in `shared`.
     direct: bool,
     /// The monitor's [`MonitorBuilder::request_signals`].
     request_signals: bool,
-    /// Labels longer than this are cut (see [`Limiter`]).
-    max_label_len: usize,
-    stripes: Box<[Stripe]>,
     /// The direct path's latency bounds in whole nanoseconds ([`direct::bound_in_nanos`]).
     bounds_nanos: Box<[i64]>,
-    /// Cache lines of one outcome's latency lane in a stripe ([`direct::lane_lines`]).
-    lane_lines: usize,
     /// The labels given in advance, in the limiter's order (so a label's position here is its
     /// index there), their bytes side by side.
     preset_labels: Box<[&'static str]>,
+    /// Labels longer than this are cut (see [`Limiter`]).
+    max_label_len: usize,
     shared: ModelShared,
     published: Published,
 }
@@ -512,22 +515,41 @@ impl Sample for Handle {
     /// Brings the model's series up to date: the in-progress gauge to the requests in flight,
     /// the requests and the predicted labels to their sums over the stripes.
     fn refresh(&self) {
-        let sum = |count: &dyn Fn(&Stripe) -> u64| {
-            self.stripes.iter().map(count).fold(0u64, u64::wrapping_add)
-        };
         let shared = &self.shared;
         let published = &self.published;
-        let in_flight = sum(&|stripe| stripe.in_flight.load(Ordering::Relaxed) as u64);
-        published.move_gauge(
-            i64::try_from(in_flight).unwrap_or(i64::MAX),
-            &shared.inprogress,
-        );
-        for (i, counter) in shared.requests.iter().enumerate() {
-            let total = sum(&|stripe| stripe.requests[i].load(Ordering::Relaxed));
-            Published::grow(&published.requests[i], total, counter);
+        let lane_lines = usize::from(self.lane_lines);
+        let stripes = self
+            .stripes
+            .chunks_exact(self.stride.max(1) as usize)
+            .map(Stripe);
+        let mut in_flight = 0u64;
+        let mut requests = [0u64; 4];
+        let mut labels = [0u64; LABEL_SLOTS];
+        for stripe in stripes {
+            in_flight = in_flight.wrapping_add(stripe.slot(0, 0));
+            for (i, count) in labels.iter_mut().enumerate() {
+                *count = count.wrapping_add(stripe.slot(0, 1 + i));
+            }
+            // A lane's counts are the requests of its outcome: the histogram's `_count`.
+            for (o, count) in requests.iter_mut().enumerate() {
+                let lane = 1 + o * lane_lines;
+                for i in 1..=self.bounds_nanos.len() + 1 {
+                    *count = count.wrapping_add(stripe.slot(lane, i));
+                }
+            }
         }
-        for (i, published) in published.labels.iter().enumerate() {
-            let total = sum(&|stripe| stripe.labels[i].load(Ordering::Relaxed));
+        // Each request counts itself in and out on the same stripe: the sum is never negative.
+        #[allow(clippy::cast_possible_wrap)]
+        published.move_gauge(in_flight as i64, &shared.inprogress);
+        for ((counter, published), total) in shared
+            .requests
+            .iter()
+            .zip(&published.requests)
+            .zip(requests)
+        {
+            Published::grow(published, total, counter);
+        }
+        for (i, (published, total)) in published.labels.iter().zip(labels).enumerate() {
             #[allow(clippy::cast_possible_truncation)] // below LABEL_SLOTS
             if let Some(counter) = shared.labels.entry(i as u32).filter(|_| total > 0) {
                 Published::grow(published, total, counter);
@@ -540,9 +562,11 @@ impl Handle {
     /// The stripe of the current thread. `stripes.len()` is a power of two ([`STRIPES`]), so
     /// the thread's number is masked rather than divided (a division costs tens of cycles).
     #[inline]
-    fn stripe(&'static self) -> &'static Stripe {
-        let mask = self.stripes.len().wrapping_sub(1);
-        &self.stripes[stripe_of_this_thread() & mask]
+    fn stripe(&'static self) -> Stripe {
+        let stride = self.stride as usize;
+        let count = self.stripes.len().checked_div(stride).unwrap_or(0);
+        let start = (stripe_of_this_thread() & count.wrapping_sub(1)) * stride;
+        Stripe(self.stripes.get(start..start + stride).unwrap_or(&[]))
     }
 
     /// The model's state.
@@ -578,18 +602,17 @@ impl Handle {
 
     /// Records a request that started on `stripe`. Called by [`InFlight`] exactly once.
     #[inline]
-    pub(crate) fn record(&self, stripe: &Stripe, outcome: Outcome, took: Duration, label: u32) {
+    pub(crate) fn record(&self, stripe: Stripe, outcome: Outcome, took: Duration, label: u32) {
         let s = &self.shared;
         let i = outcome.index();
         if self.direct {
-            stripe.requests[i].fetch_add(1, Ordering::Relaxed);
             let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-            if let Some(lane) = stripe.lanes.get(i * self.lane_lines..) {
+            if let Some(lane) = stripe.0.get(1 + i * usize::from(self.lane_lines)..) {
                 direct::record_in_lane(lane, &self.bounds_nanos, nanos);
             }
-            stripe.in_flight.fetch_sub(1, Ordering::Relaxed);
-            if let Some(count) = stripe.labels.get(label as usize) {
-                count.fetch_add(1, Ordering::Relaxed);
+            stripe.add(0, 0, 1u64.wrapping_neg());
+            if (label as usize) < LABEL_SLOTS {
+                stripe.add(0, 1 + label as usize, 1);
                 return;
             }
         } else {
@@ -603,29 +626,40 @@ impl Handle {
     }
 }
 
-/// The part of a model that one thread's requests write, on cache lines of its own: under
-/// load every request counts itself in and out, and with one shared count the cores would
-/// fight over its line (measured here: two threads on one count cost 3x one thread). A
-/// request keeps the stripe it started on to the end, on whatever thread it ends.
+/// One thread's part of a model on the direct path: a few cache lines of the model's block
+/// that only requests started on that thread write (under load every request counts itself
+/// in and out, and with one shared count the cores would fight over its line: measured here,
+/// two threads on one count cost 3x one thread). A request keeps the stripe it started on to
+/// the end, on whatever thread it ends.
 ///
-/// Used on the direct path only: the requests in flight (summed into the in-progress gauge at
-/// each render), the requests finished by outcome, the first [`LABEL_SLOTS`] labels, and the
-/// latency lanes of the four outcomes.
-#[repr(C, align(64))]
-pub(crate) struct Stripe {
-    /// Requests started on this stripe and not finished yet.
-    in_flight: AtomicUsize,
-    requests: [AtomicU64; 4],
-    /// The latency lanes of this stripe, one per outcome, in the model's leaked block of lines.
-    lanes: &'static [Line],
-    /// The predictions of the first labels in the model's limiter, by label index.
-    labels: [AtomicU64; LABEL_SLOTS],
+/// Line 0 holds the requests in flight (slot 0, summed into the in-progress gauge at each
+/// render) and the predictions of the first [`LABEL_SLOTS`] labels; then come the latency
+/// lanes of the four outcomes ([`Lanes`]), whose counts are also the requests by outcome.
+/// Off the direct path a stripe is empty.
+#[derive(Clone, Copy)]
+pub(crate) struct Stripe(&'static [Line]);
+
+impl Stripe {
+    /// Adds `value` to slot `slot` of line `line` (wrapping).
+    #[inline]
+    fn add(self, line: usize, slot: usize, value: u64) {
+        if let Some(line) = self.0.get(line) {
+            line.0[slot % 8].fetch_add(value, Ordering::Relaxed);
+        }
+    }
+
+    /// Slot `slot` (counted across lines) from line `line` on.
+    fn slot(self, line: usize, slot: usize) -> u64 {
+        self.0
+            .get(line + slot / 8)
+            .map_or(0, |l| l.0[slot % 8].load(Ordering::Relaxed))
+    }
 }
 
 /// Predicted labels counted by stripe (the first ones in the model's limiter, where the
-/// labels given in advance come first): one cache line. Requests with other labels write
-/// the predictions counter itself.
-const LABEL_SLOTS: usize = 8;
+/// labels given in advance come first): the rest of a stripe's first line. Requests with
+/// other labels write the predictions counter itself.
+const LABEL_SLOTS: usize = 7;
 
 /// Stripes per model: twice the cores, a power of two, at most 64.
 static STRIPES: LazyLock<usize> = LazyLock::new(|| {
@@ -693,7 +727,7 @@ impl ModelMonitor {
         let handle = self.handle;
         let stripe = handle.stripe();
         if handle.direct {
-            stripe.in_flight.fetch_add(1, Ordering::Relaxed);
+            stripe.add(0, 0, 1);
         } else {
             crate::containment::contain(|| handle.shared.inprogress.increment(1.0));
         }
@@ -797,8 +831,15 @@ impl ModelMonitor {
             })
             .unwrap_or_default();
         let lane_lines = direct::lane_lines(bounds_nanos.len());
-        // The latency lanes of every stripe in one block: a stripe's four outcomes side by side.
-        let stride = Outcome::ALL.len() * lane_lines;
+        // Every stripe in one block: a line of counts, then the four outcomes' latency lanes.
+        let stride = 1 + Outcome::ALL.len() * lane_lines;
+        // (Past 500,000 buckets the sizes would not fit their fields: the model writes its
+        // handles then.)
+        let sizes = u16::try_from(lane_lines)
+            .ok()
+            .zip(u32::try_from(stride).ok());
+        let nanos = nanos.filter(|_| sizes.is_some());
+        let samplers = samplers.filter(|_| nanos.is_some());
         let lines: &'static [Line] = if nanos.is_some() {
             Box::leak((0..*STRIPES * stride).map(|_| Line::default()).collect())
         } else {
@@ -809,20 +850,10 @@ impl ModelMonitor {
                 histogram.attach(Lanes {
                     lines,
                     stride,
-                    offset: outcome * lane_lines,
+                    offset: 1 + outcome * lane_lines,
                 });
             }
         }
-        let stripes = (0..*STRIPES)
-            .map(|index| Stripe {
-                in_flight: AtomicUsize::new(0),
-                requests: Default::default(),
-                lanes: lines
-                    .get(index * stride..(index + 1) * stride)
-                    .unwrap_or(&[]),
-                labels: Default::default(),
-            })
-            .collect();
         // The preset labels' bytes side by side, for the lookup of each request's label.
         let bytes: &'static str = Box::leak(s.labels.concat().into_boxed_str());
         let mut at = 0;
@@ -837,13 +868,14 @@ impl ModelMonitor {
             .collect();
         let handle: &'static Handle = Box::leak(Box::new(Handle {
             clock: shared.clock.clone(),
+            stripes: lines,
+            stride: sizes.map_or(0, |(_, stride)| stride),
+            lane_lines: sizes.map_or(0, |(lines, _)| lines),
             direct: nanos.is_some(),
             request_signals: s.request_signals,
-            max_label_len: s.max_label_len,
-            stripes,
             bounds_nanos,
-            lane_lines,
             preset_labels,
+            max_label_len: s.max_label_len,
             shared,
             published: Published::default(),
         }));

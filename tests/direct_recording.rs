@@ -84,7 +84,11 @@ fn in_progress_is_the_requests_holding_the_model_at_render() {
     assert_eq!(in_progress(&metrics, "loan"), Some(0.0));
     // Still held, and still not counted.
     assert_eq!(
-        [signals.model_name(), from_request.model_name(), clone.name()],
+        [
+            signals.model_name(),
+            from_request.model_name(),
+            clone.name()
+        ],
         ["loan"; 3]
     );
 
