@@ -1,7 +1,7 @@
 //! [`InferenceMonitorLayer`]: the tower layer, and how it picks the model of a request.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Mutex, PoisonError};
 
 use tower_layer::Layer;
 
@@ -260,10 +260,7 @@ impl<M, C, T> InferenceMonitorLayer<M, C, T> {
         InferenceMonitorLayer {
             models: OnlyPaths {
                 models: self.models,
-                paths: paths
-                    .into_iter()
-                    .map(|p| p.into().into_boxed_str())
-                    .collect(),
+                paths: interned_paths(paths.into_iter().map(Into::into).collect()),
             },
             classifier: self.classifier,
             stream: self.stream,
@@ -306,7 +303,28 @@ pub trait ModelSource {
 #[derive(Debug, Clone)]
 pub struct OnlyPaths<M> {
     models: M,
-    paths: Arc<[Box<str>]>,
+    /// Interned ([`interned_paths`]): axum and hyper clone the service for each request, and
+    /// a reference count here would be a cache line both cores write.
+    paths: &'static [&'static str],
+}
+
+/// The list `paths`, kept for the life of the process and shared by every layer given the
+/// same list: memory is bounded by the distinct lists a program writes, not by the layers it
+/// builds.
+fn interned_paths(paths: Vec<String>) -> &'static [&'static str] {
+    static LISTS: Mutex<Vec<&'static [&'static str]>> = Mutex::new(Vec::new());
+    let mut lists = LISTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(list) = lists.iter().find(|list| list.iter().eq(paths.iter())) {
+        return list;
+    }
+    let list: &'static [&'static str] = Box::leak(
+        paths
+            .into_iter()
+            .map(|p| &*Box::leak(p.into_boxed_str()))
+            .collect(),
+    );
+    lists.push(list);
+    list
 }
 
 impl<M: ModelSource> ModelSource for OnlyPaths<M> {
@@ -318,7 +336,7 @@ impl<M: ModelSource> ModelSource for OnlyPaths<M> {
     #[inline]
     fn monitors<B>(&self, request: &http::Request<B>) -> bool {
         let path = request.uri().path();
-        self.paths.iter().any(|p| **p == *path) && self.models.monitors(request)
+        self.paths.contains(&path) && self.models.monitors(request)
     }
 }
 
@@ -416,5 +434,24 @@ where
             Some(name) => self.monitor.start_request(name),
             None => self.fallback.start(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interned_paths;
+
+    #[test]
+    fn a_list_of_paths_is_kept_once_however_many_layers_name_it() {
+        let list = |paths: &[&str]| interned_paths(paths.iter().map(|p| (*p).to_owned()).collect());
+        let first = list(&["/predict", "/predict/batch"]);
+        assert_eq!(first, ["/predict", "/predict/batch"]);
+        for _ in 0..1000 {
+            assert!(std::ptr::eq(first, list(&["/predict", "/predict/batch"])));
+        }
+        let other = list(&["/predict/batch", "/predict"]);
+        assert!(!std::ptr::eq(first, other));
+        assert_eq!(other, ["/predict/batch", "/predict"]);
+        assert!(list(&[]).is_empty());
     }
 }
