@@ -65,7 +65,7 @@ fn inference_monitor_off_serves_the_same_predict_without_the_layer() {
         Some(1.0)
     );
 
-    // `layer`: the four metrics, none of the opt-in signals (what benches/load.sh measures).
+    // `layer`: the four metrics, none of the opt-in signals (`ON_MODE=layer` of benches/load.sh).
     let layer = start_in_mode("layer");
     let res = common::post_json(layer.addr, "/predict", loan_api::GOOD);
     assert_eq!(res.status, 200, "{}", res.body);
