@@ -466,3 +466,30 @@ fn every_label_reaches_the_page_past_the_ones_counted_by_stripe() {
         assert_eq!(page.requests("digits", "success"), Some(79.0));
     }
 }
+
+/// Labels first seen at run time take the first free indices, counted by stripe like the
+/// preset ones; a batch's labels go to the counters directly. Both reach the page exactly.
+#[test]
+fn labels_seen_at_run_time_and_in_batches_reach_the_page() {
+    let (recorder, metrics) = recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let model = Monitor::new().model("iris");
+    assert!(directly(&model));
+    for (label, n) in [("setosa", 3), ("versicolor", 1), ("virginica", 2)] {
+        for _ in 0..n {
+            let mut request = model.start();
+            request.predicted(label);
+            request.finish(Outcome::Success);
+        }
+    }
+    let mut batch = model.start();
+    assert_eq!(batch.predicted_batch(["setosa", "virginica", "setosa"]), 3);
+    batch.finish(Outcome::Success);
+    for _ in 0..2 {
+        let page = page(&metrics);
+        assert_eq!(page.predictions("iris", "setosa"), Some(5.0));
+        assert_eq!(page.predictions("iris", "versicolor"), Some(1.0));
+        assert_eq!(page.predictions("iris", "virginica"), Some(3.0));
+        assert_eq!(page.requests("iris", "success"), Some(7.0));
+    }
+}
