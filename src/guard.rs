@@ -65,7 +65,7 @@ impl InFlight {
     /// second call replaces the first.
     #[inline]
     pub fn predicted(&mut self, label: &str) -> &mut Self {
-        let model = self.model;
+        let model = self.model.shared();
         if let Some(index) = crate::containment::contain(|| model.label_index(label)) {
             self.label = index;
         }

@@ -447,8 +447,7 @@ pub struct ModelMonitor {
 }
 
 /// What a [`ModelMonitor`] points to. What a request reads comes first: the first cache
-/// line holds the clock, the stripes and the flags, the second the bounds and the preset
-/// labels. Under load, other work pushes this state out of the caches between two requests,
+/// line holds the clock, the stripes and the flags, the second the bounds. Under load, other work pushes this state out of the caches between two requests,
 /// and each line a request touches can cost a trip to memory.
 #[repr(C, align(64))]
 pub(crate) struct Handle {
@@ -467,11 +466,6 @@ pub(crate) struct Handle {
     request_signals: bool,
     /// The direct path's latency bounds in whole nanoseconds ([`direct::bound_in_nanos`]).
     bounds_nanos: Box<[i64]>,
-    /// The labels given in advance, in the limiter's order (so a label's position here is its
-    /// index there), their bytes side by side.
-    preset_labels: Box<[&'static str]>,
-    /// Labels longer than this are cut (see [`Limiter`]).
-    max_label_len: usize,
     shared: ModelShared,
     published: Published,
 }
@@ -585,19 +579,6 @@ impl Handle {
     #[inline]
     pub(crate) fn request_signals(&self) -> bool {
         self.request_signals
-    }
-
-    /// The index of `label` among the model's predictions counters: the labels given in
-    /// advance are found here, the others through the limiter.
-    #[inline]
-    pub(crate) fn label_index(&self, label: &str) -> u32 {
-        if label.len() <= self.max_label_len {
-            if let Some(i) = self.preset_labels.iter().position(|l| *l == label) {
-                #[allow(clippy::cast_possible_truncation)] // the limiter holds them as u32
-                return i as u32;
-            }
-        }
-        self.shared.label_index(label)
     }
 
     /// Records a request that started on `stripe`. Called by [`InFlight`] exactly once.
@@ -854,18 +835,6 @@ impl ModelMonitor {
                 });
             }
         }
-        // The preset labels' bytes side by side, for the lookup of each request's label.
-        let bytes: &'static str = Box::leak(s.labels.concat().into_boxed_str());
-        let mut at = 0;
-        let preset_labels = s
-            .labels
-            .iter()
-            .map(|l| {
-                let label = bytes.get(at..at + l.len()).unwrap_or_default();
-                at += l.len();
-                label
-            })
-            .collect();
         let handle: &'static Handle = Box::leak(Box::new(Handle {
             clock: shared.clock.clone(),
             stripes: lines,
@@ -874,8 +843,6 @@ impl ModelMonitor {
             direct: nanos.is_some(),
             request_signals: s.request_signals,
             bounds_nanos,
-            preset_labels,
-            max_label_len: s.max_label_len,
             shared,
             published: Published::default(),
         }));
