@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{OnceLock, PoisonError, RwLock};
 
 use crate::names::{OVERFLOW_VALUE, UNKNOWN_VALUE};
+use crate::packed::PackedStrs;
 
 /// Default maximum of distinct values per label (per model for `label`, per monitor for `model`).
 pub const DEFAULT_MAX_VALUES: usize = 64;
@@ -28,7 +29,8 @@ const SEGMENT: usize = 64;
 pub(crate) struct Limiter<T> {
     max_values: usize,
     max_len: usize,
-    preset: Presets,
+    /// The values known in advance, in their order (index `i` is the `i`-th of them).
+    preset: PackedStrs,
     seen: RwLock<HashMap<Box<str>, u32>>,
     /// Index `i` lives in `segments[i / SEGMENT][i % SEGMENT]`; the preset values come first,
     /// the overflow entry is index `max_values`.
@@ -50,7 +52,7 @@ impl<T: Clone> Limiter<T> {
         let limiter = Self {
             max_values,
             max_len,
-            preset: Presets::new(preset.iter().map(|(k, _)| &**k)),
+            preset: PackedStrs::new(preset.iter().map(|(k, _)| bound(k, max_len))),
             seen: RwLock::new(HashMap::new()),
             segments,
         };
@@ -74,10 +76,18 @@ impl<T: Clone> Limiter<T> {
     /// The index of the entry for `value` (see [`get`](Self::get)); a value known in advance
     /// is found without a lock.
     pub(crate) fn index(&self, value: &str, make: impl Fn(&str) -> T) -> u32 {
-        let value = self.bound(value);
+        // The presets are stored bounded: a value equal to one is its own bound, and is found
+        // without reading anything but the presets' line.
         if let Some(i) = self.preset.position(value) {
             return to_u32(i);
         }
+        let bounded = self.bound(value);
+        if bounded.len() != value.len() {
+            if let Some(i) = self.preset.position(bounded) {
+                return to_u32(i);
+            }
+        }
+        let value = bounded;
         {
             let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(&i) = seen.get(value) {
@@ -145,55 +155,16 @@ impl<T: Clone> Limiter<T> {
 
     /// `value` cut to the maximum length at a character boundary; empty becomes `unknown`.
     fn bound<'a>(&self, value: &'a str) -> &'a str {
-        if value.is_empty() {
-            return UNKNOWN_VALUE;
-        }
-        truncate(value, self.max_len)
+        bound(value, self.max_len)
     }
 }
 
-/// The values known in advance, their bytes side by side: finding a request's label reads one
-/// or two cache lines instead of one per value (under load, other work evicts them between
-/// two requests, and each line can cost a trip to memory).
-#[derive(Debug)]
-struct Presets {
-    bytes: Box<str>,
-    /// Where each value ends in `bytes`.
-    ends: Box<[usize]>,
-}
-
-impl Presets {
-    fn new<'a>(values: impl Iterator<Item = &'a str>) -> Self {
-        let mut bytes = String::new();
-        let mut ends = Vec::new();
-        for value in values {
-            bytes.push_str(value);
-            ends.push(bytes.len());
-        }
-        Self {
-            bytes: bytes.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
-        }
+/// `value` cut to `max_len` bytes at a character boundary; empty becomes `unknown`.
+fn bound(value: &str, max_len: usize) -> &str {
+    if value.is_empty() {
+        return UNKNOWN_VALUE;
     }
-
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// The position of the first value equal to `value`.
-    #[inline]
-    fn position(&self, value: &str) -> Option<usize> {
-        let mut start = 0;
-        for (i, &end) in self.ends.iter().enumerate() {
-            if end - start == value.len()
-                && self.bytes.as_bytes().get(start..end) == Some(value.as_bytes())
-            {
-                return Some(i);
-            }
-            start = end;
-        }
-        None
-    }
+    truncate(value, max_len)
 }
 
 /// An index below the limiter's clamp fits in `u32`.
@@ -219,17 +190,22 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
-    fn preset_values_are_found_whole_and_first() {
-        let p = Presets::new(["app", "approved", "", "app", "é"].into_iter());
-        assert_eq!(p.len(), 5);
-        assert_eq!(p.position("app"), Some(0));
-        assert_eq!(p.position("approved"), Some(1));
-        assert_eq!(p.position(""), Some(2));
-        assert_eq!(p.position("é"), Some(4));
-        for absent in ["ap", "approve", "approvedx", "pp", "appapproved", "e"] {
-            assert_eq!(p.position(absent), None, "{absent}");
-        }
-        assert_eq!(Presets::new(std::iter::empty()).position("a"), None);
+    fn a_value_truncated_to_a_preset_finds_it() {
+        let l: Limiter<String> = Limiter::new(
+            4,
+            5,
+            vec![
+                ("alpha".into(), "A".into()),
+                ("betagamma".into(), "B".into()),
+            ],
+        );
+        // The second preset is stored cut to five bytes.
+        assert_eq!(l.index("alphabet", str::to_string), 0);
+        assert_eq!(l.index("betag", str::to_string), 1);
+        assert_eq!(l.index("betagamma", str::to_string), 1);
+        assert_eq!(l.index("", str::to_string), 2);
+        assert_eq!(l.entry(2).map(String::as_str), Some("unknown"));
+        assert_eq!(l.len(), 3);
     }
 
     #[test]

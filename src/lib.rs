@@ -25,6 +25,7 @@ mod monitor;
 pub mod names;
 mod observed;
 mod outcome;
+mod packed;
 mod prediction;
 mod route;
 mod service;

@@ -63,9 +63,9 @@ pub(crate) fn lane_add(lane: &[Line], slot: usize, value: u64) {
 /// Records a sample of `nanos` nanoseconds in `lane` (see [`Lanes`]), whose histogram has the
 /// bounds `bounds` (from [`bound_in_nanos`]): the same bucket as `nanos / 1e9` seconds gets.
 #[inline]
-pub(crate) fn record_in_lane(lane: &[Line], bounds: &[i64], nanos: u64) {
+pub(crate) fn record_in_lane(lane: &[Line], bounds: &Bounds, nanos: u64) {
     lane_add(lane, 0, nanos);
-    lane_add(lane, 1 + bucket(bounds, nanos), 1);
+    lane_add(lane, 1 + bounds.bucket(nanos), 1);
 }
 
 /// Cache lines a lane of `bounds` bounds takes: the sum, a count per bound and `+Inf`.
@@ -107,17 +107,53 @@ impl Lanes {
     }
 }
 
-/// The bucket of a sample of `nanos` nanoseconds among `bounds` (in whole nanoseconds, from
-/// [`bound_in_nanos`]): the first bound it does not exceed, or `bounds.len()` for `+Inf`. A
-/// linear search that stops there: inference latencies sit in the first buckets, so it
-/// usually reads one cache line of bounds.
-#[inline]
-pub(crate) fn bucket(bounds: &[i64], nanos: u64) -> usize {
-    let value = i64::try_from(nanos).unwrap_or(i64::MAX);
-    bounds
-        .iter()
-        .position(|bound| value <= *bound)
-        .unwrap_or(bounds.len())
+/// Bounds kept inline in [`Bounds`].
+const HEAD: usize = 6;
+
+/// A latency histogram's bounds in whole nanoseconds (from [`bound_in_nanos`]), the first
+/// [`HEAD`] of them also inline: inference latencies sit in the first buckets, so finding the
+/// bucket of a sample usually reads this one cache line and nothing else (under load, other
+/// work evicts it between two requests, and each line can cost a trip to memory).
+#[derive(Debug)]
+#[repr(C, align(64))]
+pub(crate) struct Bounds {
+    /// The first bounds, then `i64::MAX` past the last one.
+    head: [i64; HEAD],
+    all: Box<[i64]>,
+}
+
+impl Bounds {
+    /// The bounds `all`, in increasing order.
+    pub(crate) fn new(all: Box<[i64]>) -> Self {
+        let mut head = [i64::MAX; HEAD];
+        for (h, bound) in head.iter_mut().zip(all.iter()) {
+            *h = *bound;
+        }
+        Self { head, all }
+    }
+
+    /// Number of bounds (the buckets are one more: `+Inf`).
+    pub(crate) fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    /// The bucket of a sample of `nanos` nanoseconds: the first bound it does not exceed, or
+    /// [`len`](Self::len) for `+Inf`. A linear search that stops there, in the inline head
+    /// first.
+    #[inline]
+    pub(crate) fn bucket(&self, nanos: u64) -> usize {
+        let value = i64::try_from(nanos).unwrap_or(i64::MAX);
+        let len = self.all.len();
+        if let Some(i) = self.head.iter().position(|bound| value <= *bound) {
+            // Past the last bound the head holds `i64::MAX`: that is `+Inf`.
+            return i.min(len);
+        }
+        self.all
+            .iter()
+            .skip(HEAD)
+            .position(|bound| value <= *bound)
+            .map_or(len, |i| i + HEAD)
+    }
 }
 
 /// The largest whole number of nanoseconds `n` with `n / 1e9 <= bound`: a sample of `n`
@@ -221,4 +257,28 @@ pub(crate) fn register<T>(register: impl FnOnce(&dyn Recorder) -> T) -> (T, Opti
         let offer = take().filter(|offer| offer.recorder == (current, size));
         (handle, offer)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_is_the_first_bound_not_exceeded_with_or_without_a_full_head() {
+        for len in 0..=10 {
+            let mut all: Vec<i64> = (1..=len).map(|i| i * 100).collect();
+            if len == 10 {
+                // The largest bound there is, in the tail.
+                all[9] = i64::MAX;
+            }
+            let bounds = Bounds::new(all.clone().into_boxed_slice());
+            assert_eq!(bounds.len(), all.len());
+            let samples = (0..=1_100u64).chain([u64::MAX / 2, i64::MAX as u64, u64::MAX]);
+            for nanos in samples {
+                let value = i64::try_from(nanos).unwrap_or(i64::MAX);
+                let expected = all.iter().position(|b| value <= *b).unwrap_or(all.len());
+                assert_eq!(bounds.bucket(nanos), expected, "{len} bounds, {nanos} ns");
+            }
+        }
+    }
 }

@@ -340,7 +340,7 @@ mod tests {
     }
 
     /// Lanes of `stripes` stripes attached to `series`, and its bounds in nanoseconds.
-    fn lanes_of(series: &Series, stripes: usize) -> (Lanes, Vec<i64>) {
+    fn lanes_of(series: &Series, stripes: usize) -> (Lanes, direct::Bounds) {
         let stride = direct::lane_lines(series.bounds.len());
         let lines: &'static [Line] =
             Box::leak((0..stripes * stride).map(|_| Line::default()).collect());
@@ -355,11 +355,11 @@ mod tests {
             .iter()
             .map(|b| direct::bound_in_nanos(*b))
             .collect();
-        (lanes, bounds)
+        (lanes, direct::Bounds::new(bounds))
     }
 
     /// Records `nanos` in the lane of stripe `stripe`.
-    fn record_nanos(lanes: &Lanes, bounds: &[i64], stripe: usize, nanos: u64) {
+    fn record_nanos(lanes: &Lanes, bounds: &direct::Bounds, stripe: usize, nanos: u64) {
         let lane = &lanes.lines[stripe * lanes.stride + lanes.offset..];
         direct::record_in_lane(lane, bounds, nanos);
     }
