@@ -11,11 +11,13 @@
 # placement, ON_MODE=on the demo as shipped.
 #
 # Reports requests/s, p99 latency and the server's CPU time per request (from /proc) per run,
-# the median of each per mode, and two estimates of the throughput ratio (on / off) against the
-# target of 0.97: the ratio of the two modes' medians, and the median of the per-round ratios
-# (each round's two runs back to back), with a distribution-free 95 % confidence interval of
-# that median. The verdict passes when both estimates reach the target. The machine's load
-# average is printed too: other processes skew the runs.
+# the median of each per mode, and the throughput ratio (on / off) against the target of 0.97:
+# the verdict is the median of the per-round ratios (each round's two runs back to back), with
+# a distribution-free 95 % confidence interval of that median. The ratio of the two modes'
+# medians is printed too, but it does not decide: on a shared host whose speed jumps between
+# levels for minutes at a time, it measures which level each mode's median run fell on, while
+# the two runs of a round almost always share one. The machine's load average is printed
+# too: other processes skew the runs.
 #
 #   benches/load.sh                          # 20 rounds of 4 s, 64 connections, 2 wrk threads
 #   ROUNDS=6 DURATION=10s benches/load.sh
@@ -240,11 +242,10 @@ interval=$(awk '{ v[NR] = $1 } END {
 }' <<<"$pairs")
 echo "per-round ratios: min $(head -1 <<<"$pairs"), max $(tail -1 <<<"$pairs")"
 
-verdict=$(awk -v r="$ratio" -v p="$paired" -v t="$TARGET" 'BEGIN { print (r >= t && p >= t) ? "PASS" : "FAIL" }')
-echo "throughput with the layer / without (target >= $TARGET for both):"
-echo "  ratio of the medians:           $ratio"
-echo "  median of the per-round ratios: $paired (95 % interval $interval)"
-echo "verdict: $verdict"
+verdict=$(awk -v p="$paired" -v t="$TARGET" 'BEGIN { print (p >= t) ? "PASS" : "FAIL" }')
+echo "throughput with the layer / without:"
+echo "  median of the per-round ratios: $paired (95 % interval $interval; target >= $TARGET): $verdict"
+echo "  ratio of the two medians:       $ratio (unpaired: drifts of the host weigh on it)"
 
 if [[ $verdict == FAIL && $STRICT == 1 ]]; then
     exit 1
