@@ -2,13 +2,13 @@
 # Load test of the layer's cost: the release `axum_loan` example under wrk, with the
 # InferenceMonitorLayer and without it (INFERENCE_MONITOR=off), in rounds of two runs on
 # loopback, each run on a fresh server. The order inside a round alternates (on-off, off-on,
-# on-off, ...), so a drift of the machine during the runs does not favour either mode. "With the layer" is INFERENCE_MONITOR=app by
-# default: one layer around the whole router, monitoring the two inference paths
-# (`only_paths`), with its four metrics and without the demo's opt-in signals (stage timing,
-# confidence). That is the placement docs/performance.md recommends for axum: a layer on the
-# routes makes axum box every layered route per request, which costs this demo about as much
-# as the layer itself (measured with a layer that does nothing); ON_MODE=layer measures that
-# placement, ON_MODE=on the demo as shipped.
+# on-off, ...), so a drift of the machine during the runs does not favour either mode.
+# "With the layer" is INFERENCE_MONITOR=app by default: the demo's placement, one layer around
+# the whole router monitoring the two inference paths (`only_paths`), with its four metrics
+# and without the demo's opt-in signals (stage timing, confidence). A layer on the routes makes
+# axum box every layered route per request, which costs this demo about as much as the layer
+# itself (measured with a layer that does nothing); ON_MODE=layer measures that placement,
+# ON_MODE=on the demo as shipped (the opt-in signals too).
 #
 # Reports requests/s, p99 latency and the server's CPU time per request (from /proc) per run,
 # the median of each per mode, and the throughput ratio (on / off) against the target of 0.97:
@@ -23,7 +23,7 @@
 #   ROUNDS=6 DURATION=10s benches/load.sh
 #   STRICT=1 benches/load.sh                 # exit 1 when the ratio misses the target
 #   ON_MODE=layer benches/load.sh            # the layer on the inference routes instead
-#   ON_MODE=on benches/load.sh               # the demo as shipped: layer + opt-in signals
+#   ON_MODE=on benches/load.sh               # the demo as shipped: app + opt-in signals
 #
 # Settings (environment): ROUNDS (20), DURATION (4s), CONNECTIONS (64), THREADS (2),
 # WARMUP (1s of unmeasured load on each fresh server; 0 for none), TARGET (0.97), STRICT (0),

@@ -65,7 +65,8 @@ fn inference_monitor_off_serves_the_same_predict_without_the_layer() {
         Some(1.0)
     );
 
-    // `layer`: the four metrics, none of the opt-in signals (`ON_MODE=layer` of benches/load.sh).
+    // `layer`: the four metrics, none of the opt-in signals, the layer on the two routes
+    // (`ON_MODE=layer` of benches/load.sh).
     let layer = start_in_mode("layer");
     let res = common::post_json(layer.addr, "/predict", loan_api::GOOD);
     assert_eq!(res.status, 200, "{}", res.body);
@@ -92,7 +93,8 @@ fn inference_monitor_off_serves_the_same_predict_without_the_layer() {
         assert_eq!(m.matching(absent, &[]).count(), 0, "{absent}");
     }
 
-    // `app`: one layer around the whole router, counting only the two inference paths.
+    // `app` (the default's placement): one layer around the whole router, counting only the
+    // two inference paths.
     let app = start_in_mode("app");
     let res = common::post_json(app.addr, "/predict", loan_api::GOOD);
     assert_eq!(res.status, 200, "{}", res.body);

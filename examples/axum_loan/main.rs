@@ -6,7 +6,8 @@
 //! cargo run --example axum_loan                      # listens on 127.0.0.1:8000
 //! ADDR=127.0.0.1:0 cargo run --example axum_loan     # any free port; the banner shows it
 //! INFERENCE_MONITOR=off cargo run --example axum_loan # same server, /predict without the layer
-//! INFERENCE_MONITOR=layer cargo run --example axum_loan # the layer, without the opt-in signals
+//! INFERENCE_MONITOR=app cargo run --example axum_loan   # the layer, without the opt-in signals
+//! INFERENCE_MONITOR=layer cargo run --example axum_loan # the same, the layer on the two routes
 //! METRICS_TOKEN=s3cret cargo run --example axum_loan  # /metrics wants "authorization: Bearer s3cret"
 //! METRICS_ADDR=127.0.0.1:9464 cargo run --example axum_loan # /metrics on its own listener only
 //! ```
@@ -93,7 +94,7 @@ fn body_of(body: &Result<Bytes, BytesRejection>) -> Result<&[u8], BodyError> {
 /// signals what the model said (confidences, a batch's labels).
 ///
 /// `signals` is `None` without the layer (`INFERENCE_MONITOR=off`) or without the opt-in
-/// signals (`INFERENCE_MONITOR=layer`): nothing is timed then.
+/// signals (`INFERENCE_MONITOR=app` or `layer`): nothing is timed then.
 fn score<Input, Output>(
     signals: Option<Extension<Signals>>,
     headers: &HeaderMap,
@@ -211,13 +212,14 @@ async fn not_found() -> Response {
 /// one part alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MonitorMode {
-    /// The default: the layer, and the opt-in signals (stages, confidence, batch sizes).
+    /// The default: one layer around the whole router, monitoring only the two inference
+    /// paths (`only_paths`), with the opt-in signals (stages, confidence, batch sizes).
     On,
-    /// `INFERENCE_MONITOR=layer`: the layer and its four metrics, no opt-in signals.
-    Layer,
-    /// `INFERENCE_MONITOR=app`: as `layer`, but one layer around the whole router monitoring
-    /// only the two inference paths (`only_paths`), instead of a layer on those routes.
+    /// `INFERENCE_MONITOR=app`: the same layer and its four metrics, no opt-in signals.
     App,
+    /// `INFERENCE_MONITOR=layer`: as `app`, but the layer on the two inference routes instead
+    /// of around the router (axum then boxes those routes per request; `docs/performance.md`).
+    Layer,
     /// `INFERENCE_MONITOR=off`: `/predict` without the layer (`/metrics` still answers).
     Off,
 }
@@ -242,8 +244,10 @@ impl MonitorMode {
     }
 }
 
-/// The routes; with `monitored` false the server is the same except that `/predict` is not
-/// wrapped in the layer (`/metrics` still answers), so a load test can measure the layer alone.
+/// The routes; with `monitored` (`INFERENCE_MONITOR=layer`) the two inference routes are each
+/// wrapped in the layer. Otherwise they are bare: `main` wraps the whole router in one layer,
+/// or, with `INFERENCE_MONITOR=off`, nothing (`/metrics` still answers), so a load test can
+/// measure the layer alone.
 /// `metrics` is the `/metrics` service, or `None` when it is served on its own listener (the
 /// live `/dashboard` goes with it).
 fn app(metrics: Option<MetricsService>, monitor: &Monitor, monitored: bool) -> Router {
@@ -325,15 +329,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         None => (Some(service), None),
     };
-    // In `app` mode the layer goes around the whole router below, not on the routes.
-    let monitored = matches!(mode, MonitorMode::On | MonitorMode::Layer);
+    // By default (and with `app`) the layer goes around the whole router below; only
+    // `layer` puts it on the two inference routes.
+    let monitored = mode == MonitorMode::Layer;
     let batch_line = format!(
         "batch:   curl -s http://{local}/predict/batch -H 'content-type: application/json' -d '{{\"applications\": [{sample}, {sample}]}}' (1 to {max} applications; inference_batch_size)",
         sample = loan_model::server::SAMPLE,
         max = api::MAX_BATCH,
     );
     let layer_line = format!(
-        "monitor: {} (INFERENCE_MONITOR=layer: the layer without the opt-in signals; app: the same around the whole router; off: /predict without the layer; for load tests)",
+        "monitor: {} (INFERENCE_MONITOR=app: the layer without the opt-in signals; layer: the same on the two routes instead of around the router; off: /predict without the layer; for load tests)",
         mode.as_str()
     );
     loan_model::server::print_banner(
@@ -347,7 +352,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shutdown = loan_model::server::shutdown_signal("requests")
         .map_err(|e| format!("cannot listen for signals: {e}"))?;
     let router = app(main_metrics, &monitor, monitored);
-    if mode == MonitorMode::App {
+    if matches!(mode, MonitorMode::On | MonitorMode::App) {
         // One layer around the whole application, counting only the inference paths: axum
         // boxes every route a layer wraps, so this saves that per request.
         let app = InferenceMonitorLayer::for_model(monitor.model("loan"))
