@@ -115,7 +115,6 @@ where
     pub fn from_request(monitor: &Monitor, fallback: &str, select: F) -> Self {
         Self {
             models: ModelFromRequest {
-                monitor: monitor.clone(),
                 fallback: monitor.model(fallback),
                 select,
             },
@@ -411,7 +410,8 @@ impl ModelSource for FixedModel {
 /// The model is named by each request. Made by [`InferenceMonitorLayer::from_request`].
 #[derive(Clone)]
 pub struct ModelFromRequest<F> {
-    monitor: Monitor,
+    /// The fallback model, through which the monitor is reached too: a plain reference, since
+    /// servers clone the service (and so this) for each request.
     fallback: ModelMonitor,
     select: F,
 }
@@ -419,7 +419,7 @@ pub struct ModelFromRequest<F> {
 impl<F> fmt::Debug for ModelFromRequest<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ModelFromRequest")
-            .field("monitor", &self.monitor)
+            .field("monitor", self.fallback.monitor())
             .field("fallback", &self.fallback.name())
             .finish_non_exhaustive()
     }
@@ -431,7 +431,7 @@ where
 {
     fn start<B>(&self, request: &http::Request<B>) -> InFlight {
         match (self.select)(RequestHead::of(request)) {
-            Some(name) => self.monitor.start_request(name),
+            Some(name) => self.fallback.monitor().start_request(name),
             None => self.fallback.start(),
         }
     }

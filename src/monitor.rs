@@ -697,6 +697,12 @@ impl fmt::Debug for ModelMonitor {
 }
 
 impl ModelMonitor {
+    /// Whether `self` and `other` are the same registered model (not merely the same name:
+    /// two monitors may each have a model of that name).
+    pub(crate) fn same_as(&self, other: &ModelMonitor) -> bool {
+        std::ptr::eq(self.handle, other.handle)
+    }
+
     /// The monitor of model `name` with the default configuration ([`Monitor::default`]).
     #[must_use]
     pub fn new(name: &str) -> Self {

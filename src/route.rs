@@ -2,6 +2,7 @@
 //! `/v2/models/{name}/infer` or `/v2/models/{name}/versions/{version}/infer`.
 
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use crate::layer::ModelSource;
 use crate::{InFlight, ModelMonitor, Monitor};
@@ -22,9 +23,12 @@ use crate::{InFlight, ModelMonitor, Monitor};
 ///   exist then creates no series at all.
 #[derive(Clone)]
 pub struct OpenInference {
-    monitor: Monitor,
+    /// The fallback model, through which the monitor is reached too. Plain references:
+    /// servers clone the service (and so this) for each request, and a reference count or a
+    /// boxed list here would be a shared line written or an allocation per request.
     fallback: ModelMonitor,
-    only: Option<Box<[ModelMonitor]>>,
+    /// Interned ([`interned_models`]).
+    only: Option<&'static [ModelMonitor]>,
 }
 
 impl fmt::Debug for OpenInference {
@@ -45,7 +49,6 @@ impl fmt::Debug for OpenInference {
 impl OpenInference {
     pub(crate) fn new(monitor: &Monitor, fallback: &str) -> Self {
         Self {
-            monitor: monitor.clone(),
             fallback: monitor.model(fallback),
             only: None,
         }
@@ -56,14 +59,15 @@ impl OpenInference {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
+        let monitor = self.fallback.monitor();
         let mut models: Vec<ModelMonitor> = Vec::new();
         for name in names {
-            let model = self.monitor.model(name.as_ref());
+            let model = monitor.model(name.as_ref());
             if !models.iter().any(|m| m.name() == model.name()) {
                 models.push(model);
             }
         }
-        self.only = Some(models.into_boxed_slice());
+        self.only = Some(interned_models(models));
         self
     }
 
@@ -95,6 +99,22 @@ impl OpenInference {
     }
 }
 
+/// The list `models`, kept for the life of the process (as the models themselves are) and
+/// shared by every layer given the same models in the same order: memory is bounded by the
+/// distinct lists a program writes, not by the layers it builds.
+fn interned_models(models: Vec<ModelMonitor>) -> &'static [ModelMonitor] {
+    static LISTS: Mutex<Vec<&'static [ModelMonitor]>> = Mutex::new(Vec::new());
+    let mut lists = LISTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(list) = lists.iter().find(|list| {
+        list.len() == models.len() && list.iter().zip(&models).all(|(a, b)| a.same_as(b))
+    }) {
+        return list;
+    }
+    let list: &'static [ModelMonitor] = Box::leak(models.into_boxed_slice());
+    lists.push(list);
+    list
+}
+
 impl ModelSource for OpenInference {
     fn start<B>(&self, request: &http::Request<B>) -> InFlight {
         let Some(name) = Self::model_in_path(request.uri().path()) else {
@@ -106,7 +126,7 @@ impl ModelSource for OpenInference {
                 .find(|m| m.name() == name)
                 .unwrap_or(&self.fallback)
                 .start(),
-            None => self.monitor.start_request(name),
+            None => self.fallback.monitor().start_request(name),
         }
     }
 }
