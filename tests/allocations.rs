@@ -221,7 +221,9 @@ fn the_layer_adds_no_allocation_per_request() {
 
     let mut bare = handler();
     send(&mut bare, request_to("/predict"), &waker); // same warm-up as the monitored ones
-    let bare_allocations = allocations(N, || send(&mut bare, request_to("/predict"), &waker));
+    let bare_allocations = allocations(N, || {
+        send(&mut bare.clone(), request_to("/predict"), &waker)
+    });
 
     // `approved` declared in advance: found without a lock.
     let preset = Monitor::builder()
@@ -230,13 +232,17 @@ fn the_layer_adds_no_allocation_per_request() {
         .unwrap();
     let mut layered = InferenceMonitorLayer::for_model(preset.model("loan")).layer(handler());
     send(&mut layered, request_to("/predict"), &waker);
-    let preset_allocations = allocations(N, || send(&mut layered, request_to("/predict"), &waker));
+    let preset_allocations = allocations(N, || {
+        send(&mut layered.clone(), request_to("/predict"), &waker)
+    });
 
     // `approved` admitted when first reported (the warm-up request), found in the map after.
     let dynamic = Monitor::new();
     let mut layered = InferenceMonitorLayer::for_model(dynamic.model("loan")).layer(handler());
     send(&mut layered, request_to("/predict"), &waker);
-    let dynamic_allocations = allocations(N, || send(&mut layered, request_to("/predict"), &waker));
+    let dynamic_allocations = allocations(N, || {
+        send(&mut layered.clone(), request_to("/predict"), &waker)
+    });
 
     // The handler's own `Prediction` costs the same in all three.
     assert!(bare_allocations > 0);
@@ -255,8 +261,12 @@ fn the_layer_with_models_from_the_request_adds_no_allocation_per_request() {
     let mut bare = handler();
     send(&mut bare, request_to(model_path), &waker);
     send(&mut bare, request_to(other_path), &waker);
-    let bare_named = allocations(N, || send(&mut bare, request_to(model_path), &waker));
-    let bare_other = allocations(N, || send(&mut bare, request_to(other_path), &waker));
+    let bare_named = allocations(N, || {
+        send(&mut bare.clone(), request_to(model_path), &waker)
+    });
+    let bare_other = allocations(N, || {
+        send(&mut bare.clone(), request_to(other_path), &waker)
+    });
 
     let monitor = Monitor::new();
     let layer = InferenceMonitorLayer::from_request(&monitor, "unknown", |head| {
@@ -269,8 +279,12 @@ fn the_layer_with_models_from_the_request_adds_no_allocation_per_request() {
     let mut layered = layer.layer(handler());
     send(&mut layered, request_to(model_path), &waker); // `fraud` and its label, first seen
     send(&mut layered, request_to(other_path), &waker); // the fallback's label, first seen
-    let named = allocations(N, || send(&mut layered, request_to(model_path), &waker));
-    let other = allocations(N, || send(&mut layered, request_to(other_path), &waker));
+    let named = allocations(N, || {
+        send(&mut layered.clone(), request_to(model_path), &waker)
+    });
+    let other = allocations(N, || {
+        send(&mut layered.clone(), request_to(other_path), &waker)
+    });
 
     assert_eq!(named - bare_named, 0);
     assert_eq!(other - bare_other, 0);
@@ -287,7 +301,7 @@ fn the_opt_in_layers_add_no_allocation_per_request() {
     let path = "/v2/models/fraud/infer";
     let mut bare = handler();
     send(&mut bare, request_to(path), &waker);
-    let bare = allocations(N, || send(&mut bare, request_to(path), &waker));
+    let bare = allocations(N, || send(&mut bare.clone(), request_to(path), &waker));
 
     let monitor = Monitor::new();
     // Servers (hyper's and axum's glue) clone the service for each request: so do these two,
@@ -306,13 +320,13 @@ fn the_opt_in_layers_add_no_allocation_per_request() {
         .classify_with(GrpcClassifier)
         .layer(handler());
     send(&mut grpc, request_to(path), &waker);
-    let grpc = allocations(N, || send(&mut grpc, request_to(path), &waker));
+    let grpc = allocations(N, || send(&mut grpc.clone(), request_to(path), &waker));
 
     let mut streaming = InferenceMonitorLayer::for_model(monitor.model("fraud"))
         .streaming()
         .layer(handler());
     send(&mut streaming, request_to(path), &waker); // registers the streaming handles
-    let streaming = allocations(N, || send(&mut streaming, request_to(path), &waker));
+    let streaming = allocations(N, || send(&mut streaming.clone(), request_to(path), &waker));
 
     assert_eq!(open - bare, 0);
     assert_eq!(only - bare, 0);
@@ -470,7 +484,9 @@ fn request_signals_cost_the_extension_map_and_nothing_else() {
 
     let mut bare = handler();
     send(&mut bare, request_to("/predict"), &waker);
-    let bare_allocations = allocations(N, || send(&mut bare, request_to("/predict"), &waker));
+    let bare_allocations = allocations(N, || {
+        send(&mut bare.clone(), request_to("/predict"), &waker)
+    });
 
     let monitor = Monitor::builder()
         .labels(["approved"])
@@ -479,7 +495,9 @@ fn request_signals_cost_the_extension_map_and_nothing_else() {
         .unwrap();
     let mut layered = InferenceMonitorLayer::for_model(monitor.model("loan")).layer(handler());
     send(&mut layered, request_to("/predict"), &waker);
-    let with_signals = allocations(N, || send(&mut layered, request_to("/predict"), &waker));
+    let with_signals = allocations(N, || {
+        send(&mut layered.clone(), request_to("/predict"), &waker)
+    });
 
     assert_eq!((with_signals - bare_allocations) / N, 3);
     assert_eq!((with_signals - bare_allocations) % N, 0);
