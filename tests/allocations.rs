@@ -222,7 +222,7 @@ fn the_layer_adds_no_allocation_per_request() {
     let mut bare = handler();
     send(&mut bare, request_to("/predict"), &waker); // same warm-up as the monitored ones
     let bare_allocations = allocations(N, || {
-        send(&mut bare.clone(), request_to("/predict"), &waker)
+        send(&mut bare.clone(), request_to("/predict"), &waker);
     });
 
     // `approved` declared in advance: found without a lock.
@@ -233,7 +233,7 @@ fn the_layer_adds_no_allocation_per_request() {
     let mut layered = InferenceMonitorLayer::for_model(preset.model("loan")).layer(handler());
     send(&mut layered, request_to("/predict"), &waker);
     let preset_allocations = allocations(N, || {
-        send(&mut layered.clone(), request_to("/predict"), &waker)
+        send(&mut layered.clone(), request_to("/predict"), &waker);
     });
 
     // `approved` admitted when first reported (the warm-up request), found in the map after.
@@ -241,7 +241,7 @@ fn the_layer_adds_no_allocation_per_request() {
     let mut layered = InferenceMonitorLayer::for_model(dynamic.model("loan")).layer(handler());
     send(&mut layered, request_to("/predict"), &waker);
     let dynamic_allocations = allocations(N, || {
-        send(&mut layered.clone(), request_to("/predict"), &waker)
+        send(&mut layered.clone(), request_to("/predict"), &waker);
     });
 
     // The handler's own `Prediction` costs the same in all three.
@@ -262,10 +262,10 @@ fn the_layer_with_models_from_the_request_adds_no_allocation_per_request() {
     send(&mut bare, request_to(model_path), &waker);
     send(&mut bare, request_to(other_path), &waker);
     let bare_named = allocations(N, || {
-        send(&mut bare.clone(), request_to(model_path), &waker)
+        send(&mut bare.clone(), request_to(model_path), &waker);
     });
     let bare_other = allocations(N, || {
-        send(&mut bare.clone(), request_to(other_path), &waker)
+        send(&mut bare.clone(), request_to(other_path), &waker);
     });
 
     let monitor = Monitor::new();
@@ -280,10 +280,10 @@ fn the_layer_with_models_from_the_request_adds_no_allocation_per_request() {
     send(&mut layered, request_to(model_path), &waker); // `fraud` and its label, first seen
     send(&mut layered, request_to(other_path), &waker); // the fallback's label, first seen
     let named = allocations(N, || {
-        send(&mut layered.clone(), request_to(model_path), &waker)
+        send(&mut layered.clone(), request_to(model_path), &waker);
     });
     let other = allocations(N, || {
-        send(&mut layered.clone(), request_to(other_path), &waker)
+        send(&mut layered.clone(), request_to(other_path), &waker);
     });
 
     assert_eq!(named - bare_named, 0);
@@ -485,7 +485,7 @@ fn request_signals_cost_the_extension_map_and_nothing_else() {
     let mut bare = handler();
     send(&mut bare, request_to("/predict"), &waker);
     let bare_allocations = allocations(N, || {
-        send(&mut bare.clone(), request_to("/predict"), &waker)
+        send(&mut bare.clone(), request_to("/predict"), &waker);
     });
 
     let monitor = Monitor::builder()
@@ -496,7 +496,7 @@ fn request_signals_cost_the_extension_map_and_nothing_else() {
     let mut layered = InferenceMonitorLayer::for_model(monitor.model("loan")).layer(handler());
     send(&mut layered, request_to("/predict"), &waker);
     let with_signals = allocations(N, || {
-        send(&mut layered.clone(), request_to("/predict"), &waker)
+        send(&mut layered.clone(), request_to("/predict"), &waker);
     });
 
     assert_eq!((with_signals - bare_allocations) / N, 3);
