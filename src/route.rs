@@ -130,3 +130,27 @@ impl ModelSource for OpenInference {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_of_models_is_kept_once_however_many_layers_name_it() {
+        let monitor = Monitor::new();
+        let first = OpenInference::new(&monitor, "unknown").only(["loan", "iris", "loan"]);
+        let first = first.only.expect("a list");
+        let names: Vec<&str> = first.iter().map(ModelMonitor::name).collect();
+        assert_eq!(names, ["loan", "iris"]);
+        for _ in 0..1000 {
+            let again = OpenInference::new(&monitor, "unknown").only(["loan", "iris"]);
+            assert!(std::ptr::eq(first, again.only.expect("a list")));
+        }
+        let reordered = OpenInference::new(&monitor, "unknown").only(["iris", "loan"]);
+        assert!(!std::ptr::eq(first, reordered.only.expect("a list")));
+        // Another monitor's models of the same names are other models: another list.
+        let other = Monitor::new();
+        let theirs = OpenInference::new(&other, "unknown").only(["loan", "iris"]);
+        assert!(!std::ptr::eq(first, theirs.only.expect("a list")));
+    }
+}
