@@ -19,11 +19,11 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use inference_monitor::{InferenceMonitorLayer, Monitor};
+use inference_monitor::InferenceMonitorLayer;
 use tower::Layer;
 
 mod support;
-use support::{inner, request};
+use support::{inner, installed_monitor, request};
 
 /// Writes one word per cache line of `buffer`.
 fn evict(buffer: &mut [u64], salt: u64) {
@@ -44,13 +44,7 @@ fn warm_stack() {
 }
 
 fn main() {
-    let _metrics = inference_monitor::prometheus()
-        .install()
-        .expect("no other recorder is installed");
-    let monitor = Monitor::builder()
-        .labels(["approved", "rejected"])
-        .build()
-        .expect("valid configuration");
+    let (_metrics, monitor) = installed_monitor();
     let mut bare = inner();
     let mut layer = InferenceMonitorLayer::for_model(monitor.model("loan")).layer(inner());
     let mut app = InferenceMonitorLayer::for_model(monitor.model("loan"))

@@ -28,12 +28,12 @@ use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::Request;
 use http_body_util::BodyExt;
-use inference_monitor::{monitor, InferenceMonitorLayer, Monitor, Prediction};
+use inference_monitor::{monitor, InferenceMonitorLayer, Prediction};
 use tower::{Layer, ServiceExt};
 
 mod support;
 
-use support::{inner, request};
+use support::{inner, installed_monitor, request};
 
 /// Runs a future to completion on this thread (the peers' futures may not answer at once).
 fn block_on<F: Future>(f: F) -> F::Output {
@@ -87,13 +87,7 @@ async fn trivial_async(x: u64) -> u64 {
 }
 
 fn overhead(c: &mut Criterion) {
-    let _metrics = inference_monitor::prometheus()
-        .install()
-        .expect("install the Prometheus recorder");
-    let monitor = Monitor::builder()
-        .labels(["approved", "rejected"])
-        .build()
-        .unwrap();
+    let (_metrics, monitor) = installed_monitor();
     let mut group = c.benchmark_group("overhead");
 
     let mut bare = inner();

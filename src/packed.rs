@@ -70,31 +70,28 @@ impl PackedStrs {
         usize::from(self.head_len) + self.rest.as_ref().map_or(0, |rest| rest.ends.len())
     }
 
+    /// Where each string of the head ends in `head_bytes`.
+    fn head_ends(&self) -> impl Iterator<Item = usize> + '_ {
+        self.head_ends
+            .iter()
+            .take(usize::from(self.head_len))
+            .map(|&end| usize::from(end))
+    }
+
     /// The position of the first string equal to `value`.
     #[inline]
     pub(crate) fn position(&self, value: &str) -> Option<usize> {
-        let head = usize::from(self.head_len);
-        let ends = self
-            .head_ends
-            .iter()
-            .take(head)
-            .map(|&end| usize::from(end));
-        if let Some(i) = find(&self.head_bytes, ends, value) {
+        if let Some(i) = find(&self.head_bytes, self.head_ends(), value) {
             return Some(i);
         }
         let rest = self.rest.as_ref()?;
+        let head = usize::from(self.head_len);
         find(rest.bytes.as_bytes(), rest.ends.iter().copied(), value).map(|i| head + i)
     }
 
     /// The strings, in order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
-        let head = usize::from(self.head_len);
-        let head_ends = self
-            .head_ends
-            .iter()
-            .take(head)
-            .map(|&end| usize::from(end));
-        let head = split(&self.head_bytes, head_ends);
+        let head = split(&self.head_bytes, self.head_ends());
         let rest = self
             .rest
             .iter()

@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::Full;
-use inference_monitor::Prediction;
+use inference_monitor::{MetricsHandle, Monitor, Prediction};
 use tower::{service_fn, Service};
 
 pub type Bytes = axum::body::Bytes;
@@ -56,4 +56,18 @@ where
     now(std::future::poll_fn(|cx| svc.poll_ready(cx))).unwrap();
     let res = now(svc.call(Request::new(()))).unwrap();
     drain(res.into_body());
+}
+
+/// The set-up the benchmarks share: the crate's Prometheus recorder installed globally (keep
+/// the handle), and a monitor declaring the two labels the benchmarked services report.
+#[allow(dead_code)] // `scaling` builds its recorders locally instead
+pub fn installed_monitor() -> (MetricsHandle, Monitor) {
+    let metrics = inference_monitor::prometheus()
+        .install()
+        .expect("install the Prometheus recorder");
+    let monitor = Monitor::builder()
+        .labels(["approved", "rejected"])
+        .build()
+        .expect("a valid configuration");
+    (metrics, monitor)
 }
