@@ -3,8 +3,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(any(feature = "prometheus", feature = "dashboard"))]
-mod base64;
 mod body;
 pub mod cardinality;
 mod clock;

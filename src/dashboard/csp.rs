@@ -1,13 +1,22 @@
 //! The page's `Content-Security-Policy`: its three inline scripts allowed by their SHA-256
 //! hashes (so no other script — an injected `<script>` or `onerror=` — could run, even if a
 //! value ever reached the page as markup), requests to its own origin only.
+//!
+//! Why hashes: the page is one self-contained file with its scripts inline (no second request,
+//! nothing to host). A policy that allowed inline scripts wholesale (`'unsafe-inline'`) would
+//! also allow any script that reached the page by mistake; listing the SHA-256 of each of the
+//! page's own scripts allows exactly those and nothing else. The hashes are computed from the
+//! scripts as they are built into the page, so they cannot go stale when a script changes.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 
 /// The policy for a page whose inline `<script>` elements hold exactly `scripts`.
 pub(crate) fn policy(scripts: &[&str]) -> String {
     let mut policy = String::from("default-src 'none'; script-src");
     for script in scripts {
         policy.push_str(" 'sha256-");
-        policy.push_str(&crate::base64::encode(&sha256(script.as_bytes())));
+        policy.push_str(&STANDARD.encode(sha256(script.as_bytes())));
         policy.push('\'');
     }
     policy.push_str(

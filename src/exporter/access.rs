@@ -35,6 +35,9 @@
 
 use std::fmt;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
 /// The realm named in the `WWW-Authenticate` challenges.
 const REALM: &str = "metrics";
 
@@ -285,7 +288,7 @@ impl Credential {
     fn basic(user: &str, password: &str) -> Self {
         Self {
             scheme: Scheme::Basic,
-            secret: crate::base64::encode(format!("{user}:{password}").as_bytes()).into_bytes(),
+            secret: STANDARD.encode(format!("{user}:{password}")).into_bytes(),
         }
     }
 }
@@ -366,6 +369,23 @@ mod tests {
     }
 
     #[test]
+    fn basic_encodes_utf_8_with_the_standard_alphabet_and_padding() {
+        // RFC 7617's UTF-8 example, and credentials whose encoding holds `+`, `/` and `=`
+        // (the standard alphabet, padded: not base64url).
+        for (user, password, encoded) in [
+            ("test", "123\u{a3}", "dGVzdDoxMjPCow=="),
+            (">>>", "?", "Pj4+Oj8="),
+            ("?", "?~", "Pzo/fg=="),
+            ("u", "p", "dTpw"),
+        ] {
+            let credential = Credential::basic(user, password);
+            assert_eq!(credential.secret, encoded.as_bytes(), "{user}:{password}");
+            let header = format!("Basic {encoded}");
+            assert!(MetricsAuth::basic(user, password).allows(Some(header.as_bytes())));
+        }
+    }
+
+    #[test]
     fn several_credentials_each_allow() {
         let auth = MetricsAuth::bearer("one")
             .or_bearer("two")
@@ -373,7 +393,7 @@ mod tests {
         assert!(auth.allows(Some(b"Bearer one")));
         assert!(auth.allows(Some(b"Bearer two")));
         assert!(auth.allows(Some(
-            format!("Basic {}", crate::base64::encode(b"u:p")).as_bytes()
+            format!("Basic {}", STANDARD.encode(b"u:p")).as_bytes()
         )));
         assert!(!auth.allows(Some(b"Bearer three")));
         assert!(!auth.allows(Some(b"Basic one")));
@@ -405,7 +425,7 @@ mod tests {
             "s3cret",
             "user",
             "hunter2",
-            &crate::base64::encode(b"user:hunter2"),
+            &STANDARD.encode(b"user:hunter2"),
         ] {
             assert!(!debug.contains(secret), "{debug}");
         }

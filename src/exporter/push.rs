@@ -10,6 +10,9 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
 use super::http1;
 use super::prometheus::{MetricsHandle, CONTENT_TYPE};
 
@@ -77,20 +80,10 @@ impl Pushgateway {
 
 /// `value` in base64url without padding; an empty value is `=`, as the gateway asks.
 fn base64url(value: &str) -> String {
-    let encoded: String = crate::base64::encode(value.as_bytes())
-        .chars()
-        .filter(|c| *c != '=')
-        .map(|c| match c {
-            '+' => '-',
-            '/' => '_',
-            c => c,
-        })
-        .collect();
-    if encoded.is_empty() {
-        "=".to_owned()
-    } else {
-        encoded
+    if value.is_empty() {
+        return "=".to_owned();
     }
+    URL_SAFE_NO_PAD.encode(value)
 }
 
 /// Why a push failed.
@@ -210,5 +203,20 @@ mod tests {
         assert_eq!(base64url("\u{fb}\u{ff}"), "w7vDvw");
         assert_eq!(base64url(">>>?"), "Pj4-Pw");
         assert_eq!(base64url("??>"), "Pz8-");
+    }
+
+    #[test]
+    fn base64url_matches_rfc_4648_without_padding() {
+        for (plain, encoded) in [
+            ("", "="),
+            ("f", "Zg"),
+            ("fo", "Zm8"),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64url(plain), encoded, "{plain:?}");
+        }
     }
 }
