@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use metrics::{HistogramFn, Key, KeyName, SharedString};
+// Names and label keys go through the exporter's own sanitizers, so a histogram's name comes
+// out exactly as metrics-exporter-prometheus writes the counters and gauges next to it.
+use metrics_exporter_prometheus::formatting::{sanitize_label_key, sanitize_metric_name};
 
 use super::direct::{Lanes, NanosHistogram};
 
@@ -145,7 +148,7 @@ impl Histograms {
                 .collect(),
             global_labels: global_labels
                 .iter()
-                .map(|(k, v)| (sanitize_name(k, false), escape_label_value(v)))
+                .map(|(k, v)| (sanitize_label_key(k), escape_label_value(v)))
                 .collect(),
             series: RwLock::new(HashMap::new()),
             help: RwLock::new(HashMap::new()),
@@ -169,7 +172,7 @@ impl Histograms {
                 .get(key.name())
                 .unwrap_or(&self.default_bounds);
             Registered {
-                name: sanitize_name(key.name(), true),
+                name: sanitize_metric_name(key.name()),
                 labels: self.label_pairs(key),
                 series: Arc::new(Series::new(Arc::clone(bounds))),
             }
@@ -182,7 +185,7 @@ impl Histograms {
         self.help
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(sanitize_name(name.as_str(), true), escape_help(help));
+            .insert(sanitize_metric_name(name.as_str()), escape_help(help));
     }
 
     /// Global labels first, then the key's own; a key label replaces a global one of the same
@@ -190,7 +193,7 @@ impl Histograms {
     fn label_pairs(&self, key: &Key) -> String {
         let mut pairs = self.global_labels.clone();
         for label in key.labels() {
-            let name = sanitize_name(label.key(), false);
+            let name = sanitize_label_key(label.key());
             let value = escape_label_value(label.value());
             match pairs.iter_mut().find(|(k, _)| *k == name) {
                 Some(pair) => pair.1 = value,
@@ -271,27 +274,6 @@ impl std::fmt::Display for Number {
             v => write!(f, "{v}"),
         }
     }
-}
-
-/// A metric name (`metric = true`, `:` allowed) or label name with every character the text
-/// format does not allow replaced by `_`.
-fn sanitize_name(name: &str, metric: bool) -> String {
-    let mut out: String = name
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            let ok = c == '_' || c.is_ascii_alphabetic() || (metric && c == ':');
-            if ok || (i > 0 && c.is_ascii_digit()) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.is_empty() {
-        out.push('_');
-    }
-    out
 }
 
 /// A label value escaped for the text format: backslash, double quote and line feed.
@@ -462,6 +444,41 @@ custom_count{region=\"us\",model=\"a\\\"b\\\\c\\nd\"} 1
 
 ";
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn odd_names_render_as_the_exporter_renders_its_counters() {
+        let (recorder, handle) = crate::prometheus().build().unwrap();
+        // One name with characters the text format does not allow (a leading digit, a space, a
+        // dash, a non-ASCII letter), and the empty name, which the exporter leaves empty.
+        for name in ["1st model-latency:\u{b5}s", ""] {
+            metrics::with_local_recorder(&recorder, || {
+                let labels = [("9model-id", "a")];
+                metrics::counter!(name, &labels).increment(1);
+                metrics::histogram!(name, &labels).record(0.5);
+            });
+        }
+        let out = handle.render();
+        for (counter, histogram) in [
+            (
+                "_st_model_latency:_s{_model_id=\"a\"} 1\n",
+                "_st_model_latency:_s_count{_model_id=\"a\"} 1\n",
+            ),
+            ("\n{_model_id=\"a\"} 1\n", "\n_count{_model_id=\"a\"} 1\n"),
+        ] {
+            assert!(out.contains(counter), "{counter:?} in\n{out}");
+            assert!(out.contains(histogram), "{histogram:?} in\n{out}");
+        }
+        assert!(
+            out.contains("# TYPE _st_model_latency:_s counter\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("# TYPE _st_model_latency:_s histogram\n"),
+            "{out}"
+        );
+        assert!(out.contains("# TYPE  counter\n"), "{out}");
+        assert!(out.contains("# TYPE  histogram\n"), "{out}");
     }
 
     #[test]
