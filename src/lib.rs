@@ -25,6 +25,7 @@ mod observed;
 mod outcome;
 mod packed;
 mod prediction;
+mod register;
 mod route;
 mod service;
 mod signals;

@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
-use metrics::{
-    Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, SharedString, Unit,
-};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, SharedString};
 
 use crate::cardinality::{Limiter, DEFAULT_MAX_VALUES, DEFAULT_MAX_VALUE_LEN};
 use crate::clock::Clock;
@@ -58,6 +56,10 @@ pub struct Monitor {
 }
 
 struct MonitorShared {
+    /// The whole configuration as one string: models of equal configurations share their
+    /// registration with a recorder (see `register`).
+    key: Arc<str>,
+    max_models: usize,
     names: MetricNames,
     buckets: Box<[f64]>,
     max_labels: usize,
@@ -113,7 +115,7 @@ impl Monitor {
     pub fn model(&self, name: &str) -> ModelMonitor {
         self.shared
             .models
-            .get(name, |bounded| ModelMonitor::register(self, bounded))
+            .get(name, |bounded| crate::register::model(self, bounded))
     }
 
     /// Starts a request of the model called `name` (bounded as by [`model`](Self::model)),
@@ -121,7 +123,7 @@ impl Monitor {
     #[inline]
     pub(crate) fn start_request(&self, name: &str) -> InFlight {
         let models = &self.shared.models;
-        let index = models.index(name, |bounded| ModelMonitor::register(self, bounded));
+        let index = models.index(name, |bounded| crate::register::model(self, bounded));
         match models.entry(index) {
             Some(model) => model.start(),
             // Not reached: `index` fills the entry it returns.
@@ -190,6 +192,16 @@ impl Monitor {
 
     pub(crate) fn max_label_len(&self) -> usize {
         self.shared.max_label_len
+    }
+
+    /// The configuration as one string, equal for equal configurations.
+    pub(crate) fn config_key(&self) -> &Arc<str> {
+        &self.shared.key
+    }
+
+    /// The monitor's [`MonitorBuilder::max_models`].
+    pub(crate) fn max_models(&self) -> usize {
+        self.shared.max_models
     }
 
     /// Number of distinct model names admitted so far (the `other` model not included).
@@ -399,8 +411,26 @@ impl MonitorBuilder {
                 labels.push(l.into());
             }
         }
+        let bits = |b: &[f64]| b.iter().map(|b| b.to_bits()).collect::<Vec<_>>();
+        let key = format!(
+            "{:?}",
+            (
+                &self.names,
+                bits(&self.buckets),
+                self.max_models,
+                self.max_labels,
+                self.max_label_len,
+                &labels,
+                bits(&self.batch_buckets),
+                bits(&self.confidence_buckets),
+                &self.declared,
+                self.request_signals,
+            )
+        );
         Ok(Monitor {
             shared: Arc::new(MonitorShared {
+                key: key.into(),
+                max_models: self.max_models,
                 names: self.names,
                 buckets: self.buckets.into_boxed_slice(),
                 max_labels: self.max_labels,
@@ -459,16 +489,31 @@ pub(crate) struct Handle {
     stride: u32,
     /// Cache lines of one outcome's latency lane ([`direct::lane_lines`]).
     lane_lines: u16,
-    /// With the crate's own recorder (the direct path): requests record into their stripe
-    /// and the model's series are brought up to date at each render (see [`Sample for Handle`]
-    /// (Handle)); otherwise every request writes the handles in `shared`.
-    direct: bool,
+    /// How requests record (see [`Path`]).
+    path: Path,
     /// The monitor's [`MonitorBuilder::request_signals`].
     request_signals: bool,
     /// The direct path's latency bounds in whole nanoseconds, on the second line.
     bounds: direct::Bounds,
     shared: ModelShared,
     published: Published,
+    /// For an unbound model: its registration with the installed recorder, once one is.
+    rebound: OnceLock<&'static Handle>,
+}
+
+/// How the requests of a model record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Path {
+    /// Every request writes the handles in `shared`.
+    Facade,
+    /// With the crate's own recorder (the direct path): requests record into their stripe
+    /// and the model's series are brought up to date at each render (see [`Sample for Handle`]
+    /// (Handle)).
+    Direct,
+    /// Registered with the no-op recorder (nothing was installed yet): requests look for a
+    /// registration with the recorder in effect ([`Handle::bound`]).
+    Unbound,
 }
 
 /// The values a model's stripes have added to its series on the page. Each refresh adds the
@@ -554,6 +599,40 @@ impl Sample for Handle {
 }
 
 impl Handle {
+    /// The registration requests of this model record into: this one, unless it was made
+    /// before any recorder was installed. Such a model binds to the first recorder its
+    /// requests meet, so a layer built before `prometheus().install()` still records.
+    #[inline]
+    pub(crate) fn bound(&'static self) -> &'static Handle {
+        if self.path == Path::Unbound {
+            self.rebind()
+        } else {
+            self
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn rebind(&'static self) -> &'static Handle {
+        if let Some(handle) = self.rebound.get() {
+            return handle;
+        }
+        match crate::register::describe(&self.shared.monitor) {
+            crate::register::RecorderId::Stateless => self,
+            recorder => {
+                let model = crate::register::model(&self.shared.monitor, &self.shared.name);
+                // Kept for good only with a recorder that cannot go away: the installed one,
+                // or another crate's (bound at first use). A local test recorder is looked up
+                // at each request instead.
+                if crate::register::is_lasting(recorder) {
+                    self.rebound.get_or_init(|| model.handle())
+                } else {
+                    model.handle()
+                }
+            }
+        }
+    }
+
     /// The stripe of the current thread. `stripes.len()` is a power of two ([`STRIPES`]), so
     /// the thread's number is masked rather than divided (a division costs tens of cycles).
     #[inline]
@@ -587,7 +666,7 @@ impl Handle {
     pub(crate) fn record(&self, stripe: Stripe, outcome: Outcome, took: Duration, label: u32) {
         let s = &self.shared;
         let i = outcome.index();
-        if self.direct {
+        if self.path == Path::Direct {
             let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
             if let Some(lane) = stripe.0.get(1 + i * usize::from(self.lane_lines)..) {
                 direct::record_in_lane(lane, &self.bounds, nanos);
@@ -687,11 +766,11 @@ pub(crate) struct ModelShared {
 
 impl fmt::Debug for ModelMonitor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shared = self.shared();
+        let shared = &self.handle.shared;
         f.debug_struct("ModelMonitor")
             .field("name", &shared.name)
             .field("labels", &shared.labels.len())
-            .field("records_directly", &self.handle.direct)
+            .field("records_directly", &(self.handle.path == Path::Direct))
             .finish_non_exhaustive()
     }
 }
@@ -712,13 +791,13 @@ impl ModelMonitor {
     /// The model name as it appears in the `model` label (bounded and truncated).
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.shared().name
+        &self.handle.shared.name
     }
 
     /// The [`Monitor`] this model belongs to.
     #[must_use]
     pub fn monitor(&self) -> &Monitor {
-        &self.shared().monitor
+        &self.handle.shared.monitor
     }
 
     /// Starts one request: the in-progress gauge goes up and the clock starts. The returned
@@ -726,9 +805,9 @@ impl ModelMonitor {
     #[must_use = "the request is recorded when the guard is finished or dropped"]
     #[inline]
     pub fn start(&self) -> InFlight {
-        let handle = self.handle;
+        let handle = self.handle.bound();
         let stripe = handle.stripe();
-        if handle.direct {
+        if handle.path == Path::Direct {
             stripe.add(0, 0, 1);
         } else {
             crate::containment::contain(|| handle.shared.inprogress.increment(1.0));
@@ -771,12 +850,23 @@ impl ModelMonitor {
     }
 
     pub(crate) fn shared(&self) -> &'static ModelShared {
-        &self.handle.shared
+        &self.handle.bound().shared
     }
 
-    fn register(monitor: &Monitor, name: &str) -> ModelMonitor {
+    /// The model registered at `handle`.
+    pub(crate) fn from_handle(handle: &'static Handle) -> Self {
+        Self { handle }
+    }
+
+    /// The model's registration.
+    pub(crate) fn handle(&self) -> &'static Handle {
+        self.handle
+    }
+
+    /// Registers model `name` of `monitor` with the recorder in effect, which was told the
+    /// metrics' descriptions already (`register::model`, the one caller).
+    pub(crate) fn register(monitor: &Monitor, name: &str, unbound: bool) -> ModelMonitor {
         let names = monitor.names();
-        describe(names);
         let model: SharedString = SharedString::from(name.to_owned());
         let model_label = || Label::new(names::LABEL_MODEL, model.clone());
         let with_outcome =
@@ -861,11 +951,16 @@ impl ModelMonitor {
             stripes: lines,
             stride: sizes.map_or(0, |(_, stride)| stride),
             lane_lines: sizes.map_or(0, |(lines, _)| lines),
-            direct: nanos.is_some(),
+            path: match (nanos.is_some(), unbound) {
+                (true, _) => Path::Direct,
+                (false, true) => Path::Unbound,
+                (false, false) => Path::Facade,
+            },
             request_signals: s.request_signals,
             bounds: direct::Bounds::new(bounds_nanos),
             shared,
             published: Published::default(),
+            rebound: OnceLock::new(),
         }));
         if let Some(samplers) = samplers {
             samplers.attach(handle);
@@ -945,32 +1040,6 @@ pub(crate) fn gauge(name: &std::borrow::Cow<'static, str>, labels: Vec<Label>) -
     metrics::with_recorder(|r| r.register_gauge(&key, &METADATA))
 }
 
-/// Gives the current recorder the HELP text and unit of the four metrics.
-fn describe(names: &MetricNames) {
-    metrics::with_recorder(|r| {
-        r.describe_counter(
-            key_name(&names.requests_total),
-            Some(Unit::Count),
-            names::HELP_REQUESTS_TOTAL.into(),
-        );
-        r.describe_histogram(
-            key_name(&names.request_latency_seconds),
-            Some(Unit::Seconds),
-            names::HELP_REQUEST_LATENCY.into(),
-        );
-        r.describe_counter(
-            key_name(&names.predictions_total),
-            Some(Unit::Count),
-            names::HELP_PREDICTIONS_TOTAL.into(),
-        );
-        r.describe_gauge(
-            key_name(&names.inprogress_requests),
-            Some(Unit::Count),
-            names::HELP_INPROGRESS.into(),
-        );
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -985,7 +1054,7 @@ mod tests {
             offset_of!(Handle, stripes) + size_of::<&[Line]>(),
             offset_of!(Handle, stride) + size_of::<u32>(),
             offset_of!(Handle, lane_lines) + size_of::<u16>(),
-            offset_of!(Handle, direct) + 1,
+            offset_of!(Handle, path) + 1,
             offset_of!(Handle, request_signals) + 1,
         ] {
             assert!(end <= 64, "a field of the first line ends at byte {end}");

@@ -148,8 +148,12 @@ mod tests {
         }
         let reordered = OpenInference::new(&monitor, "unknown").only(["iris", "loan"]);
         assert!(!std::ptr::eq(first, reordered.only.expect("a list")));
-        // Another monitor's models of the same names are other models: another list.
-        let other = Monitor::new();
+        // A monitor of the same configuration shares its models' registrations: the same list.
+        let same = Monitor::new();
+        let ours = OpenInference::new(&same, "unknown").only(["loan", "iris"]);
+        assert!(std::ptr::eq(first, ours.only.expect("a list")));
+        // Another configuration's models of the same names are other models: another list.
+        let other = Monitor::builder().prefix("other").build().unwrap();
         let theirs = OpenInference::new(&other, "unknown").only(["loan", "iris"]);
         assert!(!std::ptr::eq(first, theirs.only.expect("a list")));
     }

@@ -41,12 +41,26 @@ pub struct TestRecorder {
     state: Arc<State>,
 }
 
-#[derive(Default)]
 struct State {
+    /// Its number in the registration table: models built for this recorder are shared by
+    /// its clones and by no other recorder.
+    id: u64,
     counters: Mutex<HashMap<Key, Arc<AtomicU64>>>,
     gauges: Mutex<HashMap<Key, Arc<AtomicU64>>>,
     histograms: Mutex<HashMap<Key, Arc<Samples>>>,
     descriptions: Mutex<HashMap<String, Description>>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            id: crate::register::next_recorder_id(),
+            counters: Mutex::default(),
+            gauges: Mutex::default(),
+            histograms: Mutex::default(),
+            descriptions: Mutex::default(),
+        }
+    }
 }
 
 /// The description a metric was given: its kind, unit and HELP text.
@@ -191,6 +205,7 @@ impl TestRecorder {
 
 impl Recorder for TestRecorder {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        crate::register::offer(self, self.state.id, None);
         self.describe("counter", &key, unit, &description);
     }
 

@@ -8,6 +8,19 @@ use inference_monitor::{monitor, prometheus, ExporterError, ModelMonitor};
 
 #[test]
 fn install_once_then_a_typed_error() {
+    // Built before anything is installed: bound to the no-op recorder until a request meets
+    // the installed one, then recorded like any other model.
+    let early = ModelMonitor::new("early");
+    let early_custom = inference_monitor::Monitor::builder()
+        .prefix("early")
+        .buckets(&[0.25, 0.5])
+        .unwrap()
+        .build()
+        .unwrap()
+        .model("early");
+    early
+        .start()
+        .finish(inference_monitor::Outcome::ClientError);
     let handle = prometheus()
         .with_process_metrics()
         .install()
@@ -73,6 +86,56 @@ fn install_once_then_a_typed_error() {
             .get("process_resident_memory_bytes")
             .map(String::as_str),
         Some("gauge")
+    );
+
+    for _ in 0..3 {
+        let mut request = early.start();
+        request.predicted("approved");
+        request.finish(inference_monitor::Outcome::Success);
+    }
+    early_custom
+        .start()
+        .finish(inference_monitor::Outcome::Success);
+    assert!(
+        format!("{:?}", ModelMonitor::new("early")).contains("records_directly: true"),
+        "the same model built after the install is registered directly"
+    );
+    let text = handle.render();
+    let m = common::Exposition::parse(&text);
+    let early_success = [("model", "early"), ("outcome", "success")];
+    assert_eq!(
+        m.value("inference_requests_total", &early_success),
+        Some(3.0)
+    );
+    assert_eq!(
+        m.value("inference_request_latency_seconds_count", &early_success),
+        Some(3.0)
+    );
+    assert_eq!(
+        m.value(
+            "inference_predictions_total",
+            &[("model", "early"), ("label", "approved")]
+        ),
+        Some(1.0 * 3.0)
+    );
+    assert_eq!(
+        m.value("inference_inprogress_requests", &[("model", "early")]),
+        Some(0.0)
+    );
+    // The request made before the install went nowhere: there was nothing to record it.
+    assert_eq!(
+        m.value(
+            "inference_requests_total",
+            &[("model", "early"), ("outcome", "client_error")]
+        ),
+        Some(0.0)
+    );
+    // The custom monitor's buckets, learned when its model bound to the exporter.
+    assert!(
+        text.contains(
+            "early_inference_request_latency_seconds_bucket{model=\"early\",outcome=\"success\",le=\"0.25\"} "
+        ),
+        "{text}"
     );
 
     let err = prometheus().install().unwrap_err();

@@ -15,7 +15,15 @@
 //! Finally one render must count every request, exactly: the counters, the gauge, and the
 //! latency histogram's `_count` and `+Inf` bucket.
 //!
-//! One test in this binary: it installs the process's global recorder.
+//! Then the same process builds the same model's monitor, layer, actix middleware and
+//! custom-bucket monitor 10,000 times each: after the first construction of each, live bytes
+//! must not grow at all, the page must stay the same, and it must count the requests of every
+//! construction on the one series. Before registrations were shared, each construction leaked
+//! a new block of the model's state (with this recorder, a few cache lines per stripe) and
+//! attached one more sampler and more latency lanes to the page.
+//!
+//! One test in this binary: it installs the process's global recorder, and the byte counts
+//! must not see another test's allocations.
 
 // Only for the counting `GlobalAlloc` below; the library itself forbids unsafe code.
 #![allow(unsafe_code)]
@@ -23,7 +31,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use inference_monitor::{ModelMonitor, Monitor, Outcome};
+use inference_monitor::{InferenceMonitorLayer, ModelMonitor, Monitor, Outcome};
 
 /// Forwards to the system allocator, keeping the number of bytes currently allocated.
 struct LiveBytes;
@@ -86,10 +94,144 @@ const REQUESTS_PER_PHASE: u64 = 300_000;
 const BOUND: isize = 1 << 20;
 
 #[test]
-fn live_memory_stays_bounded_without_scrapes() {
+fn live_memory_stays_bounded() {
     let metrics = inference_monitor::prometheus()
         .install()
         .expect("install the Prometheus recorder");
+    without_scrapes(&metrics);
+    under_repeated_construction(&metrics);
+}
+
+/// Constructions of each kind after the first.
+const CONSTRUCTIONS: usize = 10_000;
+
+fn under_repeated_construction(metrics: &inference_monitor::MetricsHandle) {
+    let custom = || {
+        Monitor::builder()
+            .buckets(&[0.001, 0.01, 0.1, 1.0])
+            .unwrap()
+            .prefix("custom")
+            .build()
+            .unwrap()
+    };
+    type Construct = Box<dyn Fn()>;
+    let kinds: [(&str, Construct); 4] = [
+        (
+            "ModelMonitor::new",
+            Box::new(|| record_one(&ModelMonitor::new("tenant"))),
+        ),
+        (
+            "InferenceMonitorLayer::new, one request through it",
+            Box::new(|| through_a_new_layer("tenant")),
+        ),
+        (
+            "actix InferenceMonitor::from_name",
+            Box::new(|| {
+                record_one(
+                    inference_monitor::integrations::actix::InferenceMonitor::from_name("tenant")
+                        .model(),
+                );
+            }),
+        ),
+        (
+            "a custom monitor per construction",
+            Box::new(move || record_one(&custom().model("tenant"))),
+        ),
+    ];
+    for (kind, build) in &kinds {
+        // The first construction registers the model; a request of it sets up its label.
+        build();
+        let _ = metrics.render();
+        let page = metrics.render();
+        let before = live_bytes();
+        for _ in 0..CONSTRUCTIONS {
+            build();
+        }
+        let growth = live_bytes() - before;
+        eprintln!("{kind}: {CONSTRUCTIONS} more constructions, live bytes {growth:+}");
+        assert!(
+            growth <= 0,
+            "{kind}: live bytes grew by {growth} over {CONSTRUCTIONS} constructions of one model"
+        );
+        // The page has the same lines (only the counts moved), and counts every request.
+        let after = metrics.render();
+        // (metrics-exporter-prometheus renders a family's series in no fixed order.)
+        let shape = |text: &str| -> std::collections::BTreeSet<String> {
+            text.lines()
+                .map(|l| {
+                    l.rsplit_once(' ')
+                        .map_or(l, |(series, _)| series)
+                        .to_owned()
+                })
+                .collect()
+        };
+        let (page, after) = (shape(&page), shape(&after));
+        assert_eq!(
+            page.symmetric_difference(&after).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "{kind}: the page changed shape"
+        );
+    }
+    let text = metrics.render();
+    assert_eq!(
+        value(
+            &text,
+            "inference_requests_total{model=\"tenant\",outcome=\"success\"}"
+        ),
+        // The first three kinds share one model: the default monitor's.
+        3 * (CONSTRUCTIONS as u64 + 1),
+    );
+    assert_eq!(
+        value(
+            &text,
+            "custom_inference_request_latency_seconds_count{model=\"tenant\",outcome=\"success\"}"
+        ),
+        CONSTRUCTIONS as u64 + 1,
+    );
+    // The custom monitor's buckets were learned without `prometheus().monitor(..)`.
+    assert!(
+        text.contains(
+            "custom_inference_request_latency_seconds_bucket{model=\"tenant\",outcome=\"success\",le=\"0.01\"}"
+        ),
+        "{text}"
+    );
+}
+
+/// Builds a layer for `model` and sends one request through it, reading the body to its end.
+fn through_a_new_layer(model: &str) {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    use tower::{Layer, Service};
+
+    let mut service = InferenceMonitorLayer::new(model).layer(tower::service_fn(
+        |_request: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder()
+                    .extension(inference_monitor::Prediction::new("approved"))
+                    .body(String::from("approved"))
+                    .unwrap(),
+            )
+        },
+    ));
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut future = std::pin::pin!(service.call(http::Request::new(())));
+    let Poll::Ready(Ok(response)) = future.as_mut().poll(&mut cx) else {
+        panic!("the service answers at once");
+    };
+    let mut body = std::pin::pin!(response.into_body());
+    while let Poll::Ready(Some(frame)) = http_body::Body::poll_frame(body.as_mut(), &mut cx) {
+        frame.unwrap();
+    }
+}
+
+/// One successful request of `model`, predicting `approved`.
+fn record_one(model: &ModelMonitor) {
+    let mut request = model.start();
+    request.predicted("approved");
+    request.finish(Outcome::Success);
+}
+
+fn without_scrapes(metrics: &inference_monitor::MetricsHandle) {
     let monitor = Monitor::builder()
         .labels(["approved", "rejected"])
         .build()

@@ -20,6 +20,7 @@ use metrics::{HistogramFn, Key, KeyName, SharedString};
 use metrics_exporter_prometheus::formatting::{sanitize_label_key, sanitize_metric_name};
 
 use super::direct::{Lanes, NanosHistogram};
+use crate::register::LearnBuckets;
 
 /// One histogram series: counts per bucket (`counts[i]` holds the samples `<= bounds[i]` and
 /// `> bounds[i - 1]`; the last holds those above every bound) and the sum of the samples.
@@ -118,7 +119,13 @@ impl NanosHistogram for Series {
 #[derive(Debug)]
 pub(crate) struct Histograms {
     default_bounds: Arc<[f64]>,
-    bounds_by_name: HashMap<String, Arc<[f64]>>,
+    /// The buckets configured per metric: `(bounds, explicit)`, where an explicit one came from
+    /// `PrometheusExporter::monitor` and a learned one cannot replace it.
+    bounds_by_name: HashMap<String, (Arc<[f64]>, bool)>,
+    /// The buckets learned from the monitors whose models registered (see
+    /// [`LearnBuckets`]): used unless the metric's buckets were given explicitly. The first
+    /// monitor to register a metric decides; its series all share them.
+    learned: RwLock<HashMap<String, Arc<[f64]>>>,
     /// Global labels, sanitized and escaped, in order.
     global_labels: Vec<(String, String)>,
     series: RwLock<HashMap<Key, Registered>>,
@@ -137,15 +144,16 @@ struct Registered {
 impl Histograms {
     pub(crate) fn new(
         default_bounds: &[f64],
-        bounds_by_name: impl IntoIterator<Item = (String, Vec<f64>)>,
+        bounds_by_name: impl IntoIterator<Item = (String, Vec<f64>, bool)>,
         global_labels: &[(String, String)],
     ) -> Self {
         Self {
             default_bounds: default_bounds.into(),
             bounds_by_name: bounds_by_name
                 .into_iter()
-                .map(|(name, bounds)| (name, bounds.into()))
+                .map(|(name, bounds, explicit)| (name, (bounds.into(), explicit)))
                 .collect(),
+            learned: RwLock::new(HashMap::new()),
             global_labels: global_labels
                 .iter()
                 .map(|(k, v)| (sanitize_label_key(k), escape_label_value(v)))
@@ -165,19 +173,28 @@ impl Histograms {
         {
             return Arc::clone(&found.series);
         }
+        let bounds = self.bounds(key.name());
         let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
-        let entry = series.entry(key.clone()).or_insert_with(|| {
-            let bounds = self
-                .bounds_by_name
-                .get(key.name())
-                .unwrap_or(&self.default_bounds);
-            Registered {
-                name: sanitize_metric_name(key.name()),
-                labels: self.label_pairs(key),
-                series: Arc::new(Series::new(Arc::clone(bounds))),
-            }
+        let entry = series.entry(key.clone()).or_insert_with(|| Registered {
+            name: sanitize_metric_name(key.name()),
+            labels: self.label_pairs(key),
+            series: Arc::new(Series::new(bounds)),
         });
         Arc::clone(&entry.series)
+    }
+
+    /// The bounds of metric `name`: given explicitly, else learned from a monitor, else
+    /// configured by default, else the default buckets.
+    fn bounds(&self, name: &str) -> Arc<[f64]> {
+        let configured = self.bounds_by_name.get(name);
+        if let Some((bounds, true)) = configured {
+            return Arc::clone(bounds);
+        }
+        let learned = self.learned.read().unwrap_or_else(PoisonError::into_inner);
+        learned
+            .get(name)
+            .or(configured.map(|(bounds, _)| bounds))
+            .map_or_else(|| Arc::clone(&self.default_bounds), Arc::clone)
     }
 
     /// Keeps the HELP text of histogram `name`.
@@ -295,6 +312,18 @@ fn escape_help(value: &str) -> String {
     value.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
+impl LearnBuckets for Histograms {
+    fn learn(&self, metric: &str, buckets: &[f64]) {
+        if matches!(self.bounds_by_name.get(metric), Some((_, true))) {
+            return;
+        }
+        let mut learned = self.learned.write().unwrap_or_else(PoisonError::into_inner);
+        learned
+            .entry(metric.to_owned())
+            .or_insert_with(|| buckets.into());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,7 +333,7 @@ mod tests {
     fn histograms() -> Histograms {
         Histograms::new(
             &[0.1, 1.0],
-            [("custom".to_owned(), vec![5.0])],
+            [("custom".to_owned(), vec![5.0], true)],
             &[("region".to_owned(), "eu".to_owned())],
         )
     }

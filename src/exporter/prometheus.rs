@@ -142,7 +142,7 @@ impl PrometheusExporter {
             DEFAULT_LATENCY_BUCKETS,
             self.families
                 .iter()
-                .map(|f| (f.metric.clone(), f.buckets.clone())),
+                .map(|f| (f.metric.clone(), f.buckets.clone(), f.explicit)),
             &self.global_labels,
         );
         Ok((builder, histograms))
@@ -169,6 +169,7 @@ impl PrometheusExporter {
             inner,
             histograms,
             samplers,
+            id: crate::register::next_recorder_id(),
         };
         Ok((recorder, handle))
     }
@@ -182,9 +183,11 @@ impl PrometheusExporter {
     /// [`ExporterError::ConflictingBuckets`]. Nothing is installed when an error is returned.
     pub fn install(self) -> Result<MetricsHandle, ExporterError> {
         let (recorder, handle) = self.build()?;
+        let id = recorder.id;
         if metrics::set_global_recorder(recorder).is_err() {
             return Err(ExporterError::AlreadyInstalled);
         }
+        crate::register::installed(id);
         if let Some(process) = &handle.process {
             process.describe();
         }

@@ -37,6 +37,8 @@ pub struct PrometheusRecorder {
     pub(crate) histograms: Arc<Histograms>,
     /// The in-progress gauges of the models that record directly (see [`super::direct`]).
     pub(crate) samplers: Arc<Samplers>,
+    /// Its number in the registration table (see `register`).
+    pub(crate) id: u64,
 }
 
 impl fmt::Debug for PrometheusRecorder {
@@ -47,6 +49,7 @@ impl fmt::Debug for PrometheusRecorder {
 
 impl Recorder for PrometheusRecorder {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        crate::register::offer(self, self.id, Some(Arc::clone(&self.histograms) as _));
         self.inner.describe_counter(key, unit, description);
     }
 
