@@ -10,7 +10,8 @@ pub enum ConfigError {
     InvalidBuckets(String),
     /// A metric name outside the Prometheus grammar `[a-zA-Z_:][a-zA-Z0-9_:]*`.
     InvalidMetricName(String),
-    /// Two of the four metrics were given the same name.
+    /// Two of the monitor's metrics (the four and the opt-in signals, [`MetricNames`](crate::MetricNames)) were
+    /// given the same name.
     DuplicateMetricName(String),
     /// A limit of zero: no value could ever be recorded.
     ZeroLimit(&'static str),

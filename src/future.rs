@@ -86,7 +86,10 @@ where
             ready!(poll_recording_panics(this.state, || inner.poll(cx)))
         };
         let Some((mut guard, classifier)) = this.state.take() else {
-            // Polled again after completion: pass through, nothing left to record.
+            // Polled again after it returned `Ready`: a caller breaking the `Future` contract.
+            // The inner future was polled again above (what it does then is its own affair:
+            // many panic); whatever it returns passes through, and nothing is recorded twice,
+            // since the request was recorded (or handed to the body) the first time.
             return Poll::Ready(
                 result.map(|res| res.map(|body| ResponseBody::untracked(body, Default::default()))),
             );
