@@ -101,7 +101,9 @@ where
     /// Takes the model name of each request from the request itself (its path, a header, an
     /// extension such as axum's `MatchedPath`), falling back to `fallback` when `select`
     /// returns `None`. Names pass the monitor's model limiter, so a client cannot create
-    /// series at will.
+    /// series at will; [`only_models`](InferenceMonitorLayer::only_models) admits the served
+    /// models only, and creates their series at zero. For the common `/models/{name}/...`
+    /// shape, [`model_in_path`](InferenceMonitorLayer::model_in_path) is ready-made.
     ///
     /// ```
     /// use inference_monitor::{InferenceMonitorLayer, Monitor};
@@ -112,16 +114,105 @@ where
     /// });
     /// # let _ = layer;
     /// ```
+    ///
+    /// Write the closure in the call, as above, or write a `fn`: the name returned borrows
+    /// from the request, and Rust gives a closure that signature only when it sees the closure
+    /// passed straight to a function that asks for it. A `fn` item always works, and can be
+    /// named and reused:
+    ///
+    /// ```
+    /// use inference_monitor::{InferenceMonitorLayer, Monitor, RequestHead};
+    ///
+    /// fn tenant_model(head: RequestHead<'_>) -> Option<&str> {
+    ///     head.headers().get("x-model")?.to_str().ok()
+    /// }
+    /// let layer = InferenceMonitorLayer::from_request(&Monitor::new(), "unknown", tenant_model);
+    /// # let _ = layer;
+    /// ```
+    ///
+    /// A closure bound to a variable first does not compile (the error speaks of lifetimes
+    /// and "one type is more general than the other"):
+    ///
+    /// ```compile_fail
+    /// use inference_monitor::{InferenceMonitorLayer, Monitor, RequestHead};
+    ///
+    /// let select = |head: RequestHead<'_>| head.headers().get("x-model")?.to_str().ok();
+    /// let layer = InferenceMonitorLayer::from_request(&Monitor::new(), "unknown", select);
+    /// ```
     pub fn from_request(monitor: &Monitor, fallback: &str, select: F) -> Self {
         Self {
             models: ModelFromRequest {
                 fallback: monitor.model(fallback),
+                only: None,
                 select,
             },
             classifier: StatusClassifier,
             stream: NoStreaming,
             latency: LatencyEnd::default(),
         }
+    }
+}
+
+/// The model name in a path of the shape `{prefix}{name}/...` (or `{prefix}{name}`): the
+/// segment after `prefix`, if it is not empty.
+fn segment_after(
+    prefix: &'static str,
+) -> impl for<'a> Fn(RequestHead<'a>) -> Option<&'a str> + Clone {
+    move |head| {
+        let rest = head.uri().path().strip_prefix(prefix)?;
+        let name = rest.split('/').next()?;
+        (!name.is_empty()).then_some(name)
+    }
+}
+
+impl InferenceMonitorLayer {
+    /// Takes the model of each request from its path, as the segment that follows `prefix`:
+    /// with `"/models/"`, `/models/loan/predict` counts under `loan`, and every path without a
+    /// name there (`/healthz`, `/models/`) under `fallback`. The ready-made form of
+    /// [`from_request`](InferenceMonitorLayer::from_request) for the most common route
+    /// shape; names pass the monitor's model limiter, and
+    /// [`only_models`](InferenceMonitorLayer::only_models) admits the served models only.
+    ///
+    /// ```
+    /// use axum::{routing::post, Router};
+    /// use inference_monitor::{InferenceMonitorLayer, Monitor};
+    ///
+    /// # async fn predict() {}
+    /// let monitor = Monitor::new();
+    /// let app: Router = Router::new()
+    ///     .route("/models/{name}/predict", post(predict))
+    ///     .layer(
+    ///         InferenceMonitorLayer::model_in_path(&monitor, "unknown", "/models/")
+    ///             .only_models(["loan", "iris"]),
+    ///     );
+    /// ```
+    pub fn model_in_path(
+        monitor: &Monitor,
+        fallback: &str,
+        prefix: &'static str,
+    ) -> InferenceMonitorLayer<
+        ModelFromRequest<impl for<'a> Fn(RequestHead<'a>) -> Option<&'a str> + Clone>,
+    > {
+        InferenceMonitorLayer::from_request(monitor, fallback, segment_after(prefix))
+    }
+}
+
+impl<F, C, T> InferenceMonitorLayer<ModelFromRequest<F>, C, T> {
+    /// Admits only these model names; a request naming any other model is counted under the
+    /// fallback, so names sent by clients create no series. Their series are created now, at
+    /// zero, so they are on the first scrape.
+    ///
+    /// Defaults to every name, bounded by the monitor's model limiter.
+    pub fn only_models<I, N>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        self.models.only = Some(crate::route::model_list(
+            self.models.fallback.monitor(),
+            names,
+        ));
+        self
     }
 }
 
@@ -413,6 +504,8 @@ pub struct ModelFromRequest<F> {
     /// The fallback model, through which the monitor is reached too: a plain reference, since
     /// servers clone the service (and so this) for each request.
     fallback: ModelMonitor,
+    /// The admitted models, interned (`only_models`); any model when `None`.
+    only: Option<&'static [ModelMonitor]>,
     select: F,
 }
 
@@ -430,9 +523,10 @@ where
     F: for<'a> Fn(RequestHead<'a>) -> Option<&'a str>,
 {
     fn start<B>(&self, request: &http::Request<B>) -> InFlight {
-        match (self.select)(RequestHead::of(request)) {
-            Some(name) => self.fallback.monitor().start_request(name),
-            None => self.fallback.start(),
+        match ((self.select)(RequestHead::of(request)), self.only) {
+            (Some(name), Some(models)) => crate::route::start_among(models, name, &self.fallback),
+            (Some(name), None) => self.fallback.monitor().start_request(name),
+            (None, _) => self.fallback.start(),
         }
     }
 }
@@ -440,6 +534,115 @@ where
 #[cfg(test)]
 mod tests {
     use super::interned_paths;
+    use crate::testing::TestRecorder;
+    use crate::{InferenceMonitorLayer, Monitor};
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    use tower_layer::Layer;
+    use tower_service::Service;
+
+    /// Sends a request for `path` through `layer` around a service that answers 200 at once,
+    /// and reads the body to its end.
+    fn send<L>(layer: &L, path: &str)
+    where
+        L: Layer<
+            tower::util::ServiceFn<
+                fn(
+                    http::Request<()>,
+                )
+                    -> std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>,
+            >,
+        >,
+        L::Service:
+            Service<http::Request<()>, Response = http::Response<crate::ResponseBody<String>>>,
+    {
+        fn ok(
+            _: http::Request<()>,
+        ) -> std::future::Ready<Result<http::Response<String>, std::convert::Infallible>> {
+            std::future::ready(Ok(http::Response::new(String::from("ok"))))
+        }
+        let inner = tower::service_fn(
+            ok as fn(
+                _,
+            ) -> std::future::Ready<
+                Result<http::Response<String>, std::convert::Infallible>,
+            >,
+        );
+        let mut service = layer.layer(inner);
+        let mut cx = Context::from_waker(Waker::noop());
+        let request = http::Request::get(path).body(()).unwrap();
+        let mut future = std::pin::pin!(service.call(request));
+        let Poll::Ready(Ok(response)) = future.as_mut().poll(&mut cx) else {
+            panic!("the service answers at once");
+        };
+        let mut body = std::pin::pin!(response.into_body());
+        while let Poll::Ready(Some(frame)) = http_body::Body::poll_frame(body.as_mut(), &mut cx) {
+            frame.unwrap();
+        }
+    }
+
+    #[test]
+    fn the_model_in_the_path_with_only_models_admits_the_served_models_from_zero() {
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let monitor = Monitor::builder().prefix("segment").build().unwrap();
+        let layer = InferenceMonitorLayer::model_in_path(&monitor, "unknown", "/models/")
+            .only_models(["loan", "iris"]);
+        let requests = |model| {
+            recorder.counter(
+                "segment_inference_requests_total",
+                &[("model", model), ("outcome", "success")],
+            )
+        };
+        // Registered with the layer: on the first scrape, at zero.
+        assert_eq!(requests("loan"), Some(0));
+        assert_eq!(requests("iris"), Some(0));
+        for path in [
+            "/models/loan/predict",
+            "/models/loan",
+            "/models/iris/predict",
+        ] {
+            send(&layer, path);
+        }
+        for path in [
+            "/models/evil/predict",
+            "/healthz",
+            "/models/",
+            "/models//predict",
+        ] {
+            send(&layer, path);
+        }
+        assert_eq!(requests("loan"), Some(2));
+        assert_eq!(requests("iris"), Some(1));
+        assert_eq!(requests("unknown"), Some(4));
+        assert_eq!(requests("evil"), None, "a name not served makes no series");
+    }
+
+    #[test]
+    fn from_request_takes_the_same_allow_list() {
+        fn header(head: super::RequestHead<'_>) -> Option<&str> {
+            head.uri().path().strip_prefix("/m/")
+        }
+        let recorder = TestRecorder::new();
+        let _local = recorder.local();
+        let monitor = Monitor::builder().prefix("allow").build().unwrap();
+        let open = InferenceMonitorLayer::from_request(&monitor, "fallback", header);
+        let only =
+            InferenceMonitorLayer::from_request(&monitor, "fallback", header).only_models(["a"]);
+        let count = |model| {
+            recorder.counter(
+                "allow_inference_requests_total",
+                &[("model", model), ("outcome", "success")],
+            )
+        };
+        assert_eq!(count("a"), Some(0));
+        send(&only, "/m/a");
+        send(&only, "/m/b");
+        send(&open, "/m/b");
+        assert_eq!(count("a"), Some(1));
+        assert_eq!(count("b"), Some(1), "admitted by the open layer only");
+        assert_eq!(count("fallback"), Some(1));
+    }
 
     #[test]
     fn a_list_of_paths_is_kept_once_however_many_layers_name_it() {

@@ -59,15 +59,7 @@ impl OpenInference {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let monitor = self.fallback.monitor();
-        let mut models: Vec<ModelMonitor> = Vec::new();
-        for name in names {
-            let model = monitor.model(name.as_ref());
-            if !models.iter().any(|m| m.name() == model.name()) {
-                models.push(model);
-            }
-        }
-        self.only = Some(interned_models(models));
+        self.only = Some(model_list(self.fallback.monitor(), names));
         self
     }
 
@@ -99,6 +91,37 @@ impl OpenInference {
     }
 }
 
+/// The models `names` of `monitor`, registered now (so their series exist at zero from the
+/// first scrape), without repeats, interned: the list an `only_models` admits.
+pub(crate) fn model_list<I, N>(monitor: &Monitor, names: I) -> &'static [ModelMonitor]
+where
+    I: IntoIterator<Item = N>,
+    N: AsRef<str>,
+{
+    let mut models: Vec<ModelMonitor> = Vec::new();
+    for name in names {
+        let model = monitor.model(name.as_ref());
+        if !models.iter().any(|m| m.name() == model.name()) {
+            models.push(model);
+        }
+    }
+    interned_models(models)
+}
+
+/// Starts a request of the model called `name` among `models`, or of `fallback` when none is.
+#[inline]
+pub(crate) fn start_among(
+    models: &[ModelMonitor],
+    name: &str,
+    fallback: &ModelMonitor,
+) -> InFlight {
+    models
+        .iter()
+        .find(|m| m.name() == name)
+        .unwrap_or(fallback)
+        .start()
+}
+
 /// The list `models`, kept for the life of the process (as the models themselves are) and
 /// shared by every layer given the same models in the same order: memory is bounded by the
 /// distinct lists a program writes, not by the layers it builds.
@@ -120,12 +143,8 @@ impl ModelSource for OpenInference {
         let Some(name) = Self::model_in_path(request.uri().path()) else {
             return self.fallback.start();
         };
-        match &self.only {
-            Some(models) => models
-                .iter()
-                .find(|m| m.name() == name)
-                .unwrap_or(&self.fallback)
-                .start(),
+        match self.only {
+            Some(models) => start_among(models, name, &self.fallback),
             None => self.fallback.monitor().start_request(name),
         }
     }
