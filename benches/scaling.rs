@@ -28,6 +28,9 @@
 //! series each (4 request counters, 4 latency histograms, 1 in-progress gauge and 91 predicted
 //! label counters). The lines and bytes of each case are printed once, before it runs.
 //!
+//! `render_after/<n>_constructions`: one render after the same model was built `n` times (1,
+//! 10,000): the same page in the same time, since a construction reuses the registration.
+//!
 //! Each group records into its own Prometheus recorder, built without a global install.
 
 use std::hint::black_box;
@@ -320,5 +323,39 @@ fn render(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, threads, render);
+/// `render_after/<n>_constructions`: one render after the same model's monitor and layer were
+/// built `n` times (1 and 10,000), each construction sending one request. Building a model
+/// again reuses its registration, so the two must render the same page in the same time
+/// (before, each construction attached one more sampler and more lanes to walk).
+fn render_after_constructions(c: &mut Criterion) {
+    let mut group = c.benchmark_group("render_after");
+    for n in [1usize, 10_000] {
+        let (recorder, metrics) = inference_monitor::prometheus()
+            .build()
+            .expect("build the Prometheus recorder");
+        metrics::with_local_recorder(&recorder, || {
+            for i in 0..n {
+                let model = if i % 2 == 0 {
+                    inference_monitor::ModelMonitor::new("loan")
+                } else {
+                    Monitor::new().model("loan")
+                };
+                let mut request = model.start();
+                request.predicted("approved");
+                request.finish(Outcome::Success);
+            }
+        });
+        let (samples, comments, bytes) = describe_render(&metrics.render());
+        eprintln!(
+            "render_after/{n}_constructions: {samples} sample lines + {comments} HELP/TYPE \
+             lines, {bytes} bytes"
+        );
+        group.bench_function(format!("{n}_constructions"), |b| {
+            b.iter(|| black_box(metrics.render()));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, threads, render, render_after_constructions);
 criterion_main!(benches);
