@@ -8,8 +8,8 @@ use std::task::{ready, Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
-use crate::guard::poll_recording_panics;
 use crate::layer::LatencyEnd;
+use crate::model::poll_recording_panics;
 use crate::outcome::ClassifyResponse;
 use crate::streaming::{NoStreaming, TrackStream};
 use crate::{InFlight, Prediction};

@@ -5,8 +5,8 @@ use std::sync::{Mutex, PoisonError};
 
 use tower_layer::Layer;
 
+use crate::fast::packed::PackedStrs;
 use crate::outcome::{ClassifyResponse, StatusClassifier};
-use crate::packed::PackedStrs;
 use crate::route::OpenInference;
 use crate::service::InferenceMonitorService;
 use crate::streaming::{NoStreaming, Streaming};

@@ -4,52 +4,45 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
-pub mod cardinality;
-mod clock;
-mod containment;
 #[cfg(feature = "dashboard")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
 pub mod dashboard;
 mod error;
 pub mod exporter;
+mod fast;
 mod future;
 mod grpc;
-mod guard;
 pub mod integrations;
 mod layer;
 #[doc(hidden)]
 pub mod macros;
-mod monitor;
+mod model;
 pub mod names;
-mod observed;
 mod outcome;
-mod packed;
 mod prediction;
-mod register;
 mod route;
 mod service;
-mod signals;
 mod streaming;
 pub mod testing;
 
 pub use body::ResponseBody;
-pub use containment::recorder_panics;
 pub use error::ConfigError;
 pub use future::ResponseFuture;
 pub use grpc::GrpcClassifier;
-pub use guard::InFlight;
 pub use layer::{
     FixedModel, InferenceMonitorLayer, LatencyEnd, ModelFromRequest, ModelSource, OnlyPaths,
     RequestHead,
 };
-pub use monitor::{ModelMonitor, Monitor, MonitorBuilder};
+pub use model::limiter as cardinality;
+pub use model::{
+    recorder_panics, InFlight, ModelMonitor, Monitor, MonitorBuilder, Observed, Signal, Signals,
+    Stage, StageTimer, MAX_INFO_LABELS,
+};
 pub use names::MetricNames;
-pub use observed::Observed;
 pub use outcome::{ClassifyResponse, Outcome, StatusClassifier};
 pub use prediction::Prediction;
 pub use route::OpenInference;
 pub use service::InferenceMonitorService;
-pub use signals::{Signal, Signals, Stage, StageTimer, MAX_INFO_LABELS};
 pub use streaming::{NoStreaming, StreamClock, StreamState, Streaming, TokenUsage, TrackStream};
 
 #[doc(hidden)]

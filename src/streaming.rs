@@ -7,11 +7,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Buf;
-use metrics::{Counter, Histogram, Label, SharedString, Unit};
 
-use crate::clock::Clock;
-use crate::containment::contain;
-use crate::names::{self, MetricNames};
+use crate::model::contain::contain;
+use crate::model::shared::StreamHandles;
 use crate::InFlight;
 
 /// How many tokens a request read and wrote, reported by the handler as a response extension
@@ -236,62 +234,4 @@ impl Drop for StreamClock {
     fn drop(&mut self) {
         self.end();
     }
-}
-
-/// One model's streaming handles, registered the first time a streamed response of the model
-/// is seen (with the recorder current then).
-pub(crate) struct StreamHandles {
-    time_to_first_token: Histogram,
-    time_per_output_token: Histogram,
-    input: Counter,
-    output: Counter,
-    clock: Clock,
-}
-
-impl StreamHandles {
-    pub(crate) fn register(names: &MetricNames, model: &SharedString) -> Self {
-        describe(names);
-        let model_label = || Label::new(names::LABEL_MODEL, model.clone());
-        let tokens = |kind: &'static str| {
-            crate::monitor::counter(
-                &names.tokens_total,
-                vec![model_label(), Label::new(names::LABEL_TOKEN_TYPE, kind)],
-            )
-        };
-        Self {
-            time_to_first_token: crate::monitor::histogram(
-                &names.time_to_first_token_seconds,
-                vec![model_label()],
-            ),
-            time_per_output_token: crate::monitor::histogram(
-                &names.time_per_output_token_seconds,
-                vec![model_label()],
-            ),
-            input: tokens("input"),
-            output: tokens("output"),
-            clock: Clock::get(),
-        }
-    }
-}
-
-fn describe(names: &MetricNames) {
-    let key =
-        |n: &std::borrow::Cow<'static, str>| metrics::KeyName::from(SharedString::from(n.clone()));
-    metrics::with_recorder(|r| {
-        r.describe_histogram(
-            key(&names.time_to_first_token_seconds),
-            Some(Unit::Seconds),
-            names::HELP_TIME_TO_FIRST_TOKEN.into(),
-        );
-        r.describe_histogram(
-            key(&names.time_per_output_token_seconds),
-            Some(Unit::Seconds),
-            names::HELP_TIME_PER_OUTPUT_TOKEN.into(),
-        );
-        r.describe_counter(
-            key(&names.tokens_total),
-            Some(Unit::Count),
-            names::HELP_TOKENS_TOTAL.into(),
-        );
-    });
 }

@@ -54,7 +54,7 @@ struct State {
 impl Default for State {
     fn default() -> Self {
         Self {
-            id: crate::register::next_recorder_id(),
+            id: crate::model::register::next_recorder_id(),
             counters: Mutex::default(),
             gauges: Mutex::default(),
             histograms: Mutex::default(),
@@ -205,7 +205,7 @@ impl TestRecorder {
 
 impl Recorder for TestRecorder {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        crate::register::offer(self, self.state.id, None);
+        crate::model::register::offer(self, self.state.id, None);
         self.describe("counter", &key, unit, &description);
     }
 

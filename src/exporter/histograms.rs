@@ -19,8 +19,8 @@ use metrics::{HistogramFn, Key, KeyName, SharedString};
 // out exactly as metrics-exporter-prometheus writes the counters and gauges next to it.
 use metrics_exporter_prometheus::formatting::{sanitize_label_key, sanitize_metric_name};
 
-use super::direct::{Lanes, NanosHistogram};
-use crate::register::LearnBuckets;
+use crate::fast::{Lanes, NanosHistogram};
+use crate::model::register::LearnBuckets;
 
 /// One histogram series: counts per bucket (`counts[i]` holds the samples `<= bounds[i]` and
 /// `> bounds[i - 1]`; the last holds those above every bound) and the sum of the samples.
@@ -327,7 +327,7 @@ impl LearnBuckets for Histograms {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exporter::direct::{self, Line};
+    use crate::fast::{bound_in_nanos, record_in_lane, Bounds, Layout, Line};
     use metrics::Label;
 
     fn histograms() -> Histograms {
@@ -351,8 +351,10 @@ mod tests {
     }
 
     /// Lanes of `stripes` stripes attached to `series`, and its bounds in nanoseconds.
-    fn lanes_of(series: &Series, stripes: usize) -> (Lanes, direct::Bounds) {
-        let stride = direct::lane_lines(series.bounds.len());
+    fn lanes_of(series: &Series, stripes: usize) -> (Lanes, Bounds) {
+        let stride = Layout::for_bounds(series.bounds.len())
+            .unwrap()
+            .lane_lines();
         let lines: &'static [Line] =
             Box::leak((0..stripes * stride).map(|_| Line::default()).collect());
         let lanes = Lanes {
@@ -361,18 +363,14 @@ mod tests {
             offset: 0,
         };
         series.attach(lanes);
-        let bounds = series
-            .bounds
-            .iter()
-            .map(|b| direct::bound_in_nanos(*b))
-            .collect();
-        (lanes, direct::Bounds::new(bounds))
+        let bounds = series.bounds.iter().map(|b| bound_in_nanos(*b)).collect();
+        (lanes, Bounds::new(bounds))
     }
 
     /// Records `nanos` in the lane of stripe `stripe`.
-    fn record_nanos(lanes: &Lanes, bounds: &direct::Bounds, stripe: usize, nanos: u64) {
+    fn record_nanos(lanes: &Lanes, bounds: &Bounds, stripe: usize, nanos: u64) {
         let lane = &lanes.lines[stripe * lanes.stride + lanes.offset..];
-        direct::record_in_lane(lane, bounds, nanos);
+        record_in_lane(lane, bounds, nanos);
     }
 
     /// The bucket of each value given both ways, in seconds and in nanoseconds (spread over

@@ -8,7 +8,6 @@
 
 #[cfg(feature = "prometheus")]
 pub mod access;
-pub(crate) mod direct;
 #[cfg(feature = "prometheus")]
 mod histograms;
 #[cfg(any(feature = "prometheus", feature = "otlp"))]

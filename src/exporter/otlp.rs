@@ -204,7 +204,7 @@ impl OtlpExporter {
             let _ = handle.provider.shutdown();
             return Err(OtlpError::AlreadyInstalled);
         }
-        crate::register::installed_foreign();
+        crate::model::register::installed_foreign();
         Ok(handle)
     }
 }

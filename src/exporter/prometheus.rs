@@ -10,9 +10,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_service::Service;
 
 use super::access::MetricsAuth;
-use super::direct::Samplers;
 use super::histograms::Histograms;
 pub use super::recorder::PrometheusRecorder;
+use crate::fast::Samplers;
 
 use crate::names::DEFAULT_LATENCY_BUCKETS;
 use crate::Monitor;
@@ -169,7 +169,7 @@ impl PrometheusExporter {
             inner,
             histograms,
             samplers,
-            id: crate::register::next_recorder_id(),
+            id: crate::model::register::next_recorder_id(),
         };
         Ok((recorder, handle))
     }
@@ -187,7 +187,7 @@ impl PrometheusExporter {
         if metrics::set_global_recorder(recorder).is_err() {
             return Err(ExporterError::AlreadyInstalled);
         }
-        crate::register::installed(id);
+        crate::model::register::installed(id);
         if let Some(process) = &handle.process {
             process.describe();
         }

@@ -8,8 +8,8 @@ use metrics::{
     Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
 };
 
-use super::direct::{self, Samplers};
 use super::histograms::Histograms;
+use crate::fast::{self, Samplers};
 
 /// The recorder built by [`PrometheusExporter::build`](crate::PrometheusExporter::build).
 ///
@@ -49,7 +49,7 @@ impl fmt::Debug for PrometheusRecorder {
 
 impl Recorder for PrometheusRecorder {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        crate::register::offer(self, self.id, Some(Arc::clone(&self.histograms) as _));
+        crate::model::register::offer(self, self.id, Some(Arc::clone(&self.histograms) as _));
         self.inner.describe_counter(key, unit, description);
     }
 
@@ -69,7 +69,7 @@ impl Recorder for PrometheusRecorder {
     }
 
     fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
-        direct::offer(self, &self.samplers, None);
+        fast::offer(self, &self.samplers, None);
         match escaped_backslashes(key) {
             Some(key) => self.inner.register_gauge(&key, metadata),
             None => self.inner.register_gauge(key, metadata),
@@ -78,7 +78,7 @@ impl Recorder for PrometheusRecorder {
 
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
         let series = self.histograms.register(key);
-        direct::offer(self, &self.samplers, Some(Arc::clone(&series) as _));
+        fast::offer(self, &self.samplers, Some(Arc::clone(&series) as _));
         Histogram::from_arc(series)
     }
 }

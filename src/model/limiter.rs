@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 use std::sync::{OnceLock, PoisonError, RwLock};
 
+use crate::fast::packed::PackedStrs;
 use crate::names::{OVERFLOW_VALUE, UNKNOWN_VALUE};
-use crate::packed::PackedStrs;
 
 /// Default maximum of distinct values per label (per model for `label`, per monitor for `model`).
 pub const DEFAULT_MAX_VALUES: usize = 64;

@@ -43,8 +43,16 @@ use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
 
 use metrics::{Recorder, SharedString, Unit};
 
-use crate::monitor::{key_name, Handle, ModelMonitor, Monitor};
+use metrics::{Key, Label};
+
+use super::clock::Clock;
+use super::handles::{counter, key_name, METADATA};
+use super::model::ModelMonitor;
+use super::monitor::Monitor;
+use super::shared::{Handle, ModelShared};
+use crate::fast::{self, Block, Path};
 use crate::names::{self, MetricNames, OVERFLOW_VALUE};
+use crate::Outcome;
 
 /// A new number for one of the crate's recorders: its identity in the registration table.
 pub(crate) fn next_recorder_id() -> u64 {
@@ -209,7 +217,7 @@ static TABLE: LazyLock<Mutex<Table>> = LazyLock::new(Mutex::default);
 pub(crate) fn model(monitor: &Monitor, name: &str) -> ModelMonitor {
     let recorder = describe(monitor);
     if recorder == RecorderId::Foreign {
-        return ModelMonitor::register(monitor, name, false);
+        return build(monitor, name, false);
     }
     let unbound = recorder == RecorderId::Stateless;
     let mut table = TABLE.lock().unwrap_or_else(PoisonError::into_inner);
@@ -229,9 +237,46 @@ pub(crate) fn model(monitor: &Monitor, name: &str) -> ModelMonitor {
         return ModelMonitor::from_handle(handle);
     }
     // Registered under the lock, so two threads building the same model make one.
-    let model = ModelMonitor::register(monitor, name, unbound);
+    let model = build(monitor, name, unbound);
     family.models.insert(name.into(), model.handle());
     model
+}
+
+/// Registers model `name` of `monitor` with the recorder in effect, which was told the
+/// metrics' descriptions already ([`model`], the one caller). With the crate's own recorder
+/// in effect, its offers are taken: the histograms in nanoseconds and the in-progress gauge
+/// read at render (see [`fast`]).
+fn build(monitor: &Monitor, name: &str, unbound: bool) -> ModelMonitor {
+    let names = monitor.names();
+    let model = metrics::SharedString::from(name.to_owned());
+    let model_label = || Label::new(names::LABEL_MODEL, model.clone());
+    let with_outcome =
+        |o: Outcome| vec![model_label(), Label::new(names::LABEL_OUTCOME, o.as_str())];
+    let requests = Outcome::ALL.map(|o| counter(&names.requests_total, with_outcome(o)));
+    let latency = Outcome::ALL.map(|o| {
+        let key = Key::from_parts(key_name(&names.request_latency_seconds), with_outcome(o));
+        fast::register(|r| r.register_histogram(&key, &METADATA))
+    });
+    let key = Key::from_parts(key_name(&names.inprogress_requests), vec![model_label()]);
+    let (inprogress, samplers) = fast::register(|r| r.register_gauge(&key, &METADATA));
+    let samplers = samplers.map(|offer| offer.samplers);
+    // The direct path needs both: the histograms' nanosecond side (all four, with the same
+    // bounds) and a render to sample at.
+    let nanos = latency
+        .iter()
+        .map(|(_, offer)| offer.as_ref().and_then(|o| o.nanos.clone()))
+        .collect::<Option<Vec<_>>>()
+        .filter(|all| all.windows(2).all(|w| w[0].bounds() == w[1].bounds()))
+        .filter(|_| samplers.is_some());
+    let latency = latency.map(|(histogram, _)| histogram);
+    let shared = ModelShared::new(model, monitor, requests, latency, inprogress);
+    let block = Block::new(Clock::get(), monitor.has_request_signals(), unbound, nanos);
+    let direct = block.path == Path::Direct;
+    let handle: &'static Handle = Box::leak(Box::new(Handle::new(block, shared)));
+    if let Some(samplers) = samplers.filter(|_| direct) {
+        samplers.attach(handle);
+    }
+    ModelMonitor::from_handle(handle)
 }
 
 /// Which recorder is in effect, as [`describe`] tells it for the default monitor.
