@@ -3,47 +3,36 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod body;
+pub mod classify;
 #[cfg(feature = "dashboard")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
 pub mod dashboard;
 mod error;
 pub mod exporter;
 mod fast;
-mod future;
-mod grpc;
 pub mod integrations;
-mod layer;
 #[doc(hidden)]
 pub mod macros;
 mod model;
 pub mod names;
 mod outcome;
-mod prediction;
-mod route;
-mod service;
-mod streaming;
 pub mod testing;
+pub mod tower;
 
-pub use body::ResponseBody;
+pub use classify::{ClassifyResponse, GrpcClassifier, StatusClassifier};
 pub use error::ConfigError;
-pub use future::ResponseFuture;
-pub use grpc::GrpcClassifier;
-pub use layer::{
-    FixedModel, InferenceMonitorLayer, LatencyEnd, ModelFromRequest, ModelSource, OnlyPaths,
-    RequestHead,
-};
 pub use model::limiter as cardinality;
 pub use model::{
     recorder_panics, InFlight, ModelMonitor, Monitor, MonitorBuilder, Observed, Signal, Signals,
     Stage, StageTimer, MAX_INFO_LABELS,
 };
 pub use names::MetricNames;
-pub use outcome::{ClassifyResponse, Outcome, StatusClassifier};
-pub use prediction::Prediction;
-pub use route::OpenInference;
-pub use service::InferenceMonitorService;
-pub use streaming::{NoStreaming, StreamClock, StreamState, Streaming, TokenUsage, TrackStream};
+pub use outcome::Outcome;
+pub use tower::{
+    FixedModel, InferenceMonitorLayer, InferenceMonitorService, LatencyEnd, ModelFromRequest,
+    ModelSource, NoStreaming, OnlyPaths, OpenInference, Prediction, RequestHead, ResponseBody,
+    ResponseFuture, StreamClock, StreamState, Streaming, TokenUsage, TrackStream,
+};
 
 #[doc(hidden)]
 pub use macros::__private;

@@ -81,7 +81,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpMessage, HttpResponse, HttpResponseBuilder};
 use pin_project_lite::pin_project;
 
-use crate::outcome::{ClassifyResponse, StatusClassifier};
+use crate::classify::{ClassifyResponse, StatusClassifier};
 use crate::{InFlight, LatencyEnd, ModelMonitor, Outcome, Prediction};
 
 /// An actix-web middleware that monitors every request to the service it wraps with the four

@@ -7,9 +7,9 @@ use std::task::{ready, Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use super::streaming::StreamState;
+use crate::classify::{ClassifyResponse, StatusClassifier};
 use crate::model::poll_recording_panics;
-use crate::outcome::{ClassifyResponse, StatusClassifier};
-use crate::streaming::StreamState;
 use crate::{InFlight, Outcome};
 
 pin_project! {

@@ -7,12 +7,13 @@ use std::task::{ready, Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::body::ResponseBody;
-use crate::layer::LatencyEnd;
+use super::body::ResponseBody;
+use super::report::Prediction;
+use super::streaming::{NoStreaming, TrackStream};
+use super::LatencyEnd;
+use crate::classify::ClassifyResponse;
 use crate::model::poll_recording_panics;
-use crate::outcome::ClassifyResponse;
-use crate::streaming::{NoStreaming, TrackStream};
-use crate::{InFlight, Prediction};
+use crate::InFlight;
 
 pin_project! {
     /// Response future of [`InferenceMonitorService`](crate::InferenceMonitorService).

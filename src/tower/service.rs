@@ -5,10 +5,10 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-use crate::future::ResponseFuture;
-use crate::layer::{LatencyEnd, ModelSource};
-use crate::outcome::ClassifyResponse;
-use crate::streaming::{NoStreaming, TrackStream};
+use super::future::ResponseFuture;
+use super::streaming::{NoStreaming, TrackStream};
+use super::{LatencyEnd, ModelSource};
+use crate::classify::ClassifyResponse;
 
 /// A service monitored by [`InferenceMonitorLayer`](crate::InferenceMonitorLayer).
 ///

@@ -1,28 +1,17 @@
-//! [`InferenceMonitorLayer`]: the tower layer, and how it picks the model of a request.
+//! [`InferenceMonitorLayer`]: the tower layer, its own builder.
 
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
 
 use tower_layer::Layer;
 
-use crate::fast::packed::PackedStrs;
-use crate::outcome::{ClassifyResponse, StatusClassifier};
-use crate::route::OpenInference;
-use crate::service::InferenceMonitorService;
-use crate::streaming::{NoStreaming, Streaming};
-use crate::{InFlight, ModelMonitor, Monitor};
-
-/// When the latency measurement of a request ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum LatencyEnd {
-    /// When the response body has been sent to its end (or fails, or is dropped). Streamed
-    /// answers are timed in full.
-    #[default]
-    EndOfBody,
-    /// When the inner service returns the response headers.
-    Headers,
-}
+use super::service::InferenceMonitorService;
+use super::source::{
+    interned_paths, model_list, FixedModel, ModelFromRequest, OnlyPaths, OpenInference,
+};
+use super::streaming::{NoStreaming, Streaming};
+use super::{LatencyEnd, RequestHead};
+use crate::classify::{ClassifyResponse, StatusClassifier};
+use crate::{ModelMonitor, Monitor};
 
 /// A tower [`Layer`] that monitors every request to the service it wraps with the four
 /// inference metrics.
@@ -208,10 +197,7 @@ impl<F, C, T> InferenceMonitorLayer<ModelFromRequest<F>, C, T> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        self.models.only = Some(crate::route::model_list(
-            self.models.fallback.monitor(),
-            names,
-        ));
+        self.models.only = Some(model_list(self.models.fallback.monitor(), names));
         self
     }
 }
@@ -374,167 +360,10 @@ impl<S, M: Clone, C: Clone, T: Clone> Layer<S> for InferenceMonitorLayer<M, C, T
     }
 }
 
-/// Picks the model of a request and starts its measurement.
-///
-/// The request is only looked at, never moved: a source that ignores it costs nothing.
-pub trait ModelSource {
-    /// Starts the request's [`InFlight`] guard.
-    fn start<B>(&self, request: &http::Request<B>) -> InFlight;
-
-    /// Whether `request` is monitored at all; one that is not passes through untouched and
-    /// counts nowhere. Defaults to every request.
-    #[inline]
-    fn monitors<B>(&self, _request: &http::Request<B>) -> bool {
-        true
-    }
-}
-
-/// Monitors only the requests to some paths, with the model source `M`. Made by
-/// [`InferenceMonitorLayer::only_paths`].
-#[derive(Debug, Clone)]
-pub struct OnlyPaths<M> {
-    models: M,
-    /// Interned ([`interned_paths`]): axum and hyper clone the service for each request, and
-    /// a reference count here would be a cache line both cores write.
-    paths: &'static PackedStrs,
-}
-
-/// The list `paths`, packed side by side ([`PackedStrs`]: a request compares its path against
-/// one cache line) and kept for the life of the process, shared by every layer given the same
-/// list: memory is bounded by the distinct lists a program writes, not by the layers it builds.
-fn interned_paths(paths: Vec<String>) -> &'static PackedStrs {
-    static LISTS: Mutex<Vec<&'static PackedStrs>> = Mutex::new(Vec::new());
-    let mut lists = LISTS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(list) = lists
-        .iter()
-        .find(|list| list.iter().eq(paths.iter().map(String::as_str)))
-    {
-        return list;
-    }
-    let list: &'static PackedStrs =
-        Box::leak(Box::new(PackedStrs::new(paths.iter().map(String::as_str))));
-    lists.push(list);
-    list
-}
-
-impl<M: ModelSource> ModelSource for OnlyPaths<M> {
-    #[inline]
-    fn start<B>(&self, request: &http::Request<B>) -> InFlight {
-        self.models.start(request)
-    }
-
-    #[inline]
-    fn monitors<B>(&self, request: &http::Request<B>) -> bool {
-        let path = request.uri().path();
-        self.paths.position(path).is_some() && self.models.monitors(request)
-    }
-}
-
-/// What a model selector sees of a request: its head, borrowed. Given to the closure of
-/// [`InferenceMonitorLayer::from_request`].
-///
-/// ```
-/// use inference_monitor::RequestHead;
-///
-/// let request = http::Request::get("/v2/models/loan/infer").body(()).unwrap();
-/// let head = RequestHead::of(&request);
-/// assert_eq!(head.uri().path(), "/v2/models/loan/infer");
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct RequestHead<'a> {
-    method: &'a http::Method,
-    uri: &'a http::Uri,
-    headers: &'a http::HeaderMap,
-    extensions: &'a http::Extensions,
-}
-
-impl<'a> RequestHead<'a> {
-    /// The head of `request`.
-    #[must_use]
-    pub fn of<B>(request: &'a http::Request<B>) -> Self {
-        Self {
-            method: request.method(),
-            uri: request.uri(),
-            headers: request.headers(),
-            extensions: request.extensions(),
-        }
-    }
-
-    /// The request method.
-    #[must_use]
-    pub fn method(&self) -> &'a http::Method {
-        self.method
-    }
-
-    /// The request URI.
-    #[must_use]
-    pub fn uri(&self) -> &'a http::Uri {
-        self.uri
-    }
-
-    /// The request headers.
-    #[must_use]
-    pub fn headers(&self) -> &'a http::HeaderMap {
-        self.headers
-    }
-
-    /// The request extensions (axum's `MatchedPath` lives here).
-    #[must_use]
-    pub fn extensions(&self) -> &'a http::Extensions {
-        self.extensions
-    }
-}
-
-/// Every request belongs to one model. Made by [`InferenceMonitorLayer::new`].
-#[derive(Debug, Clone)]
-pub struct FixedModel {
-    model: ModelMonitor,
-}
-
-impl ModelSource for FixedModel {
-    #[inline]
-    fn start<B>(&self, _request: &http::Request<B>) -> InFlight {
-        self.model.start()
-    }
-}
-
-/// The model is named by each request. Made by [`InferenceMonitorLayer::from_request`].
-#[derive(Clone)]
-pub struct ModelFromRequest<F> {
-    /// The fallback model, through which the monitor is reached too: a plain reference, since
-    /// servers clone the service (and so this) for each request.
-    fallback: ModelMonitor,
-    /// The admitted models, interned (`only_models`); any model when `None`.
-    only: Option<&'static [ModelMonitor]>,
-    select: F,
-}
-
-impl<F> fmt::Debug for ModelFromRequest<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ModelFromRequest")
-            .field("monitor", self.fallback.monitor())
-            .field("fallback", &self.fallback.name())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<F> ModelSource for ModelFromRequest<F>
-where
-    F: for<'a> Fn(RequestHead<'a>) -> Option<&'a str>,
-{
-    fn start<B>(&self, request: &http::Request<B>) -> InFlight {
-        match ((self.select)(RequestHead::of(request)), self.only) {
-            (Some(name), Some(models)) => crate::route::start_among(models, name, &self.fallback),
-            (Some(name), None) => self.fallback.monitor().start_request(name),
-            (None, _) => self.fallback.start(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::interned_paths;
     use crate::testing::TestRecorder;
+    use crate::tower::source::interned_paths;
     use crate::{InferenceMonitorLayer, Monitor};
     use std::future::Future;
     use std::task::{Context, Poll, Waker};

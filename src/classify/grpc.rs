@@ -3,7 +3,7 @@
 
 use http::{HeaderMap, StatusCode};
 
-use crate::outcome::ClassifyResponse;
+use super::ClassifyResponse;
 use crate::Outcome;
 
 /// The header (or trailer) that carries a gRPC call's status code.

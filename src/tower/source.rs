@@ -1,14 +1,104 @@
-//! [`OpenInference`]: the model of a request taken from its Open Inference Protocol path,
-//! `/v2/models/{name}/infer` or `/v2/models/{name}/versions/{version}/infer`.
+//! Where the model of a request comes from: one fixed model ([`FixedModel`]), any part of the
+//! request ([`ModelFromRequest`]), the Open Inference Protocol path ([`OpenInference`],
+//! `/v2/models/{name}/infer` or `/v2/models/{name}/versions/{version}/infer`), and the path
+//! filter around any of them ([`OnlyPaths`]).
 
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
-use crate::layer::ModelSource;
+use super::{ModelSource, RequestHead};
+use crate::fast::packed::PackedStrs;
 use crate::{InFlight, ModelMonitor, Monitor};
 
+/// Every request belongs to one model. Made by [`InferenceMonitorLayer::new`](super::InferenceMonitorLayer::new).
+#[derive(Debug, Clone)]
+pub struct FixedModel {
+    pub(super) model: ModelMonitor,
+}
+
+impl ModelSource for FixedModel {
+    #[inline]
+    fn start<B>(&self, _request: &http::Request<B>) -> InFlight {
+        self.model.start()
+    }
+}
+
+/// The model is named by each request. Made by [`InferenceMonitorLayer::from_request`](super::InferenceMonitorLayer::from_request).
+#[derive(Clone)]
+pub struct ModelFromRequest<F> {
+    /// The fallback model, through which the monitor is reached too: a plain reference, since
+    /// servers clone the service (and so this) for each request.
+    pub(super) fallback: ModelMonitor,
+    /// The admitted models, interned (`only_models`); any model when `None`.
+    pub(super) only: Option<&'static [ModelMonitor]>,
+    pub(super) select: F,
+}
+
+impl<F> fmt::Debug for ModelFromRequest<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelFromRequest")
+            .field("monitor", self.fallback.monitor())
+            .field("fallback", &self.fallback.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> ModelSource for ModelFromRequest<F>
+where
+    F: for<'a> Fn(RequestHead<'a>) -> Option<&'a str>,
+{
+    fn start<B>(&self, request: &http::Request<B>) -> InFlight {
+        match ((self.select)(RequestHead::of(request)), self.only) {
+            (Some(name), Some(models)) => start_among(models, name, &self.fallback),
+            (Some(name), None) => self.fallback.monitor().start_request(name),
+            (None, _) => self.fallback.start(),
+        }
+    }
+}
+
+/// Monitors only the requests to some paths, with the model source `M`. Made by
+/// [`InferenceMonitorLayer::only_paths`](super::InferenceMonitorLayer::only_paths).
+#[derive(Debug, Clone)]
+pub struct OnlyPaths<M> {
+    pub(super) models: M,
+    /// Interned ([`interned_paths`]): axum and hyper clone the service for each request, and
+    /// a reference count here would be a cache line both cores write.
+    pub(super) paths: &'static PackedStrs,
+}
+
+/// The list `paths`, packed side by side ([`PackedStrs`]: a request compares its path against
+/// one cache line) and kept for the life of the process, shared by every layer given the same
+/// list: memory is bounded by the distinct lists a program writes, not by the layers it builds.
+pub(super) fn interned_paths(paths: Vec<String>) -> &'static PackedStrs {
+    static LISTS: Mutex<Vec<&'static PackedStrs>> = Mutex::new(Vec::new());
+    let mut lists = LISTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(list) = lists
+        .iter()
+        .find(|list| list.iter().eq(paths.iter().map(String::as_str)))
+    {
+        return list;
+    }
+    let list: &'static PackedStrs =
+        Box::leak(Box::new(PackedStrs::new(paths.iter().map(String::as_str))));
+    lists.push(list);
+    list
+}
+
+impl<M: ModelSource> ModelSource for OnlyPaths<M> {
+    #[inline]
+    fn start<B>(&self, request: &http::Request<B>) -> InFlight {
+        self.models.start(request)
+    }
+
+    #[inline]
+    fn monitors<B>(&self, request: &http::Request<B>) -> bool {
+        let path = request.uri().path();
+        self.paths.position(path).is_some() && self.models.monitors(request)
+    }
+}
+
 /// The model named in the path of an Open Inference Protocol request (the v2 inference protocol
-/// of Triton and others). Made by [`InferenceMonitorLayer::open_inference`](crate::InferenceMonitorLayer::open_inference).
+/// of Triton and others). Made by [`InferenceMonitorLayer::open_inference`](super::InferenceMonitorLayer::open_inference).
 ///
 /// - `/v2/models/{name}/infer` and `/v2/models/{name}/versions/{version}/infer` are counted under
 ///   `{name}` (the version is not a label: it would multiply the series at every release; put
@@ -93,7 +183,7 @@ impl OpenInference {
 
 /// The models `names` of `monitor`, registered now (so their series exist at zero from the
 /// first scrape), without repeats, interned: the list an `only_models` admits.
-pub(crate) fn model_list<I, N>(monitor: &Monitor, names: I) -> &'static [ModelMonitor]
+pub(super) fn model_list<I, N>(monitor: &Monitor, names: I) -> &'static [ModelMonitor]
 where
     I: IntoIterator<Item = N>,
     N: AsRef<str>,
@@ -110,11 +200,7 @@ where
 
 /// Starts a request of the model called `name` among `models`, or of `fallback` when none is.
 #[inline]
-pub(crate) fn start_among(
-    models: &[ModelMonitor],
-    name: &str,
-    fallback: &ModelMonitor,
-) -> InFlight {
+fn start_among(models: &[ModelMonitor], name: &str, fallback: &ModelMonitor) -> InFlight {
     models
         .iter()
         .find(|m| m.name() == name)
