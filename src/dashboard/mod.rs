@@ -16,7 +16,8 @@
 //! # let (_recorder, metrics) = inference_monitor::prometheus().build()?;
 //! let app: Router = Router::new()
 //!     .route("/metrics", get(move || std::future::ready(metrics.clone())))
-//!     .route_service("/dashboard", Dashboard::new().service());
+//!     // Each response holds a handle to the one copy of the page.
+//!     .route_service("/dashboard", Dashboard::new().service().with_body::<axum::body::Body>());
 //! # Ok::<(), inference_monitor::ExporterError>(())
 //! ```
 //!
@@ -60,6 +61,8 @@ mod service;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use bytes::Bytes;
+
 pub use service::DashboardService;
 
 use crate::{ConfigError, MetricNames};
@@ -71,7 +74,9 @@ const DEFAULT_HISTORY: Duration = Duration::from_secs(300);
 /// The window each chart point is computed over, at the least.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
 
-/// The live dashboard page, ready to serve. Cheap to clone.
+/// The live dashboard page, ready to serve. Cheap to clone: the page (about 85 KB) is built
+/// once, and every clone and every response of the service (with
+/// [`with_body`](DashboardService::with_body)), axum or actix holds a handle to that one copy.
 ///
 /// [`Dashboard::new`] reads `/metrics` with the default metric names every second; use
 /// [`Dashboard::builder`] for another path, other names, interval or history. Serve it with
@@ -89,8 +94,19 @@ const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// ```
 #[derive(Clone)]
 pub struct Dashboard {
-    page: Arc<str>,
+    html: Arc<str>,
+    /// The bytes of `html`, the same allocation: what responses hold, so none copies the page.
+    page: Bytes,
     metrics_path: Arc<str>,
+}
+
+/// The page's text as the owner of [`Dashboard::page`]'s bytes.
+struct Page(Arc<str>);
+
+impl AsRef<[u8]> for Page {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 impl std::fmt::Debug for Dashboard {
@@ -129,17 +145,26 @@ impl Dashboard {
     /// The page's HTML.
     #[must_use]
     pub fn html(&self) -> &str {
-        &self.page
+        &self.html
     }
 
     /// The page as an HTTP response: `200`, `text/html`, with headers that keep it from being
     /// cached, sniffed, framed, from running any script but its own or from loading anything
     /// but the same-origin metrics (a `Content-Security-Policy` with the hashes of its
     /// scripts and `connect-src 'self'`).
+    ///
+    /// The body is a copy of the page; to serve it without copying, use
+    /// [`service`](Self::service) with [`with_body`](DashboardService::with_body), or the
+    /// axum and actix glue, which answer with the page's shared bytes.
     #[must_use]
     pub fn response(&self) -> http::Response<String> {
+        self.response_with(self.html.to_string())
+    }
+
+    /// The page's headers around `body`.
+    fn response_with<B>(&self, body: B) -> http::Response<B> {
         use http::header::{self, HeaderValue};
-        let mut response = http::Response::new(self.page.to_string());
+        let mut response = http::Response::new(body);
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -278,8 +303,10 @@ impl DashboardBuilder {
             window_ms: window.as_millis(),
             names: &self.names,
         });
+        let html: Arc<str> = page.into();
         Dashboard {
-            page: page.into(),
+            page: Bytes::from_owner(Page(Arc::clone(&html))),
+            html,
             metrics_path: self.metrics_path.into(),
         }
     }
@@ -401,5 +428,29 @@ mod tests {
         assert!(!script_src.contains("unsafe"), "{script_src}");
         assert!(csp.starts_with("default-src 'none'; "));
         assert!(csp.contains("; connect-src 'self'; "));
+    }
+
+    #[test]
+    fn responses_share_the_one_copy_of_the_page() {
+        use tower_service::Service as _;
+        let dashboard = Dashboard::new();
+        let mut service = dashboard.service().with_body::<Bytes>();
+        let first = service.call(http::Request::new(())).into_inner().unwrap();
+        let second = service
+            .clone()
+            .call(http::Request::new(()))
+            .into_inner()
+            .unwrap();
+        assert_eq!(first.body(), dashboard.html().as_bytes());
+        // The same allocation, the one `html()` reads: no response copied the page.
+        assert_eq!(first.body().as_ptr(), second.body().as_ptr());
+        assert_eq!(first.body().as_ptr(), dashboard.html().as_ptr());
+        assert_eq!(first.body().as_ptr(), dashboard.clone().page.as_ptr());
+        // The same headers as `response()`, whose body is a copy.
+        let copied = dashboard.response();
+        assert_eq!(first.headers(), copied.headers());
+        assert_eq!(first.status(), copied.status());
+        assert_eq!(copied.body(), dashboard.html());
+        assert_ne!(copied.body().as_ptr(), dashboard.html().as_ptr());
     }
 }

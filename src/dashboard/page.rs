@@ -81,7 +81,8 @@ pub(crate) fn render(config: &PageConfig<'_>) -> String {
     page
 }
 
-/// `value` safe inside a double-quoted HTML attribute.
+/// `value` safe inside a double-quoted HTML attribute: the metrics path and names come from
+/// configuration, and a `"` or `<` left as it is would end the attribute and start markup.
 fn escape_attribute(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {

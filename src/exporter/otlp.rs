@@ -101,7 +101,8 @@ impl OtlpExporter {
         self
     }
 
-    /// Bounds each step of one export. Defaults to [`DEFAULT_OTLP_TIMEOUT`].
+    /// Bounds one whole export: connecting, sending and receiving the answer together. Defaults
+    /// to [`DEFAULT_OTLP_TIMEOUT`].
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -332,6 +333,12 @@ impl HttpClient for PlainHttp {
                 http1::SendError::Io(e) => format!("{address}: {e}").into(),
                 http1::SendError::InvalidResponse => {
                     format!("{address} did not answer in HTTP").into()
+                }
+                http1::SendError::InvalidAddress => {
+                    format!("the OTLP address {address:?} is not host:port").into()
+                }
+                http1::SendError::InvalidRequest(part) => {
+                    format!("the OTLP request's {part} is not valid HTTP").into()
                 }
             }
         })?;

@@ -1,10 +1,17 @@
 //! Pushing the metrics to a Prometheus Pushgateway, for batch jobs that end before a scrape.
 //!
 //! A blocking HTTP/1.1 `PUT` over a plain TCP connection (no TLS, no async runtime), with one
-//! timeout bounding the connection, the write and the wait for the answer: a gateway that is
-//! down gives [`PushError::Connect`] at once, one that hangs gives [`PushError::TimedOut`] after
-//! the timeout, one that refuses gives [`PushError::Rejected`] with its status and message.
-//! Nothing retries and nothing hangs; the caller decides what a failed push means.
+//! deadline for the connection, the write and the answer together: a gateway that is down gives
+//! [`PushError::Connect`] at once, one that hangs or trickles its answer gives
+//! [`PushError::TimedOut`] at the deadline, one that refuses gives [`PushError::Rejected`] with
+//! its status and message. Nothing retries and nothing hangs; the caller decides what a failed
+//! push means.
+//!
+//! The job and the label values go into the path base64url-encoded (the gateway's `@base64`
+//! form), so they may hold any character; the label names and the address go in as they are,
+//! so a push whose label name is not a Prometheus label name, or whose address holds white space,
+//! a control character or `/`, is refused before anything is sent
+//! ([`PushError::InvalidLabelName`], [`PushError::InvalidAddress`]).
 
 use std::fmt;
 use std::io;
@@ -16,7 +23,7 @@ use base64::Engine as _;
 use super::http1;
 use super::prometheus::{MetricsHandle, CONTENT_TYPE};
 
-/// Default bound on each step of a push (connect, send, answer).
+/// Default bound on a whole push (connect, send, answer).
 pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A Pushgateway and the group to push to: the job and optional grouping labels.
@@ -53,14 +60,19 @@ impl Pushgateway {
 
     /// Adds a grouping label (`instance`, a shard, ...): pushes with other values do not replace
     /// this group's metrics.
+    ///
+    /// The value may hold any character (it is sent base64url-encoded); the name must be a
+    /// Prometheus label name, `[a-zA-Z_][a-zA-Z0-9_]*`, or the push fails with
+    /// [`PushError::InvalidLabelName`] before anything is sent.
     #[must_use]
     pub fn grouping(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.grouping.push((name.into(), value.into()));
         self
     }
 
-    /// Bounds each step of a push: connecting, sending, and waiting for the answer
-    /// ([`DEFAULT_PUSH_TIMEOUT`] by default).
+    /// Bounds a whole push, connecting, sending and receiving the answer together: one
+    /// deadline, however slowly the gateway answers. Resolving the address's name comes before
+    /// and is not bounded. Defaults to [`DEFAULT_PUSH_TIMEOUT`].
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -68,14 +80,25 @@ impl Pushgateway {
     }
 
     /// The request path: every value base64url-encoded (the gateway's `@base64` form), so a job
-    /// or label value may hold any character, `/` included.
-    fn path(&self) -> String {
+    /// or label value may hold any character, `/` included; every label name checked, as it
+    /// goes into the path as it is.
+    fn path(&self) -> Result<String, PushError> {
         let mut path = format!("/metrics/job@base64/{}", base64url(&self.job));
         for (name, value) in &self.grouping {
+            if !is_label_name(name) {
+                return Err(PushError::InvalidLabelName { name: name.clone() });
+            }
             path.push_str(&format!("/{name}@base64/{}", base64url(value)));
         }
-        path
+        Ok(path)
     }
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*`, the Prometheus label name grammar.
+fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// `value` in base64url without padding; an empty value is `=`, as the gateway asks.
@@ -115,6 +138,18 @@ pub enum PushError {
     },
     /// The answer was not HTTP.
     InvalidResponse,
+    /// A grouping label name is not a Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
+    /// Nothing was sent.
+    InvalidLabelName {
+        /// The name given to [`Pushgateway::grouping`].
+        name: String,
+    },
+    /// The gateway's address is empty or holds white space, a control character or `/` (it is
+    /// `host:port`, not a URL). Nothing was sent.
+    InvalidAddress {
+        /// The address given to [`Pushgateway::new`].
+        address: String,
+    },
 }
 
 impl fmt::Display for PushError {
@@ -134,6 +169,15 @@ impl fmt::Display for PushError {
                 )
             }
             PushError::InvalidResponse => f.write_str("the Pushgateway's answer is not HTTP"),
+            PushError::InvalidLabelName { name } => write!(
+                f,
+                "grouping label name {name:?} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+            ),
+            PushError::InvalidAddress { address } => write!(
+                f,
+                "Pushgateway address {address:?} is not host:port (white space, a control \
+                 character or '/')"
+            ),
         }
     }
 }
@@ -151,18 +195,20 @@ impl std::error::Error for PushError {
 impl MetricsHandle {
     /// Pushes the current metrics to `gateway`, replacing what its group held (HTTP `PUT`).
     ///
-    /// Blocking, bounded by the gateway's timeout at each step; never retries.
+    /// Blocking, bounded by the gateway's timeout as a whole; never retries.
     ///
     /// ## Errors
     ///
-    /// [`PushError`]: unreachable, timed out, refused, or an answer that is not HTTP.
+    /// [`PushError`]: an invalid label name or address (nothing sent), unreachable, timed out,
+    /// refused, or an answer that is not HTTP.
     pub fn push(&self, gateway: &Pushgateway) -> Result<(), PushError> {
+        let path = gateway.path()?;
         let body = self.render();
         let address = &gateway.address;
         let answer = http1::send(&http1::Request {
             address,
             method: "PUT",
-            path: &gateway.path(),
+            path: &path,
             headers: &[],
             content_type: CONTENT_TYPE,
             body: body.as_bytes(),
@@ -178,6 +224,15 @@ impl MetricsHandle {
             },
             http1::SendError::Io(e) => PushError::Io(e),
             http1::SendError::InvalidResponse => PushError::InvalidResponse,
+            http1::SendError::InvalidAddress => PushError::InvalidAddress {
+                address: address.clone(),
+            },
+            // The method, content type and headers are the crate's own, the path base64 and
+            // checked names: not reached, but not a panic either.
+            http1::SendError::InvalidRequest(part) => PushError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the push request's {part} is not valid HTTP"),
+            )),
         })?;
         match answer.status {
             200 | 202 => Ok(()),
@@ -192,12 +247,138 @@ impl MetricsHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    use super::http1::tests::{answer_and_keep_open, serve_once, trickle};
+
+    fn metrics() -> MetricsHandle {
+        crate::prometheus().build().unwrap().1
+    }
+
+    #[test]
+    fn label_names_follow_the_prometheus_grammar() {
+        for good in ["shard", "_x", "Shard_2", "__name"] {
+            assert!(is_label_name(good), "{good:?}");
+        }
+        for bad in ["", "1st", "a-b", "a b", "a\r\nb", "a/b", "a:b", "\u{e9}"] {
+            assert!(!is_label_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_label_name_or_an_address_that_would_split_the_request_is_refused_unsent() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        for name in ["bad name", "shard\r\nx-evil: 1", "a/b", "", "1st"] {
+            let gateway = Pushgateway::new(&address, "batch").grouping(name, "3");
+            match metrics().push(&gateway).unwrap_err() {
+                PushError::InvalidLabelName { name: seen } => assert_eq!(seen, name),
+                other => panic!("{name:?}: {other:?}"),
+            }
+        }
+        let error = metrics()
+            .push(&Pushgateway::new(&address, "batch").grouping("a b", "3"))
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "grouping label name \"a b\" is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+        );
+        for bad in [
+            format!("{address} x"),
+            format!("{address}\r\nx-evil: 1"),
+            format!("{address}/metrics"),
+            String::new(),
+        ] {
+            match metrics()
+                .push(&Pushgateway::new(&bad, "batch"))
+                .unwrap_err()
+            {
+                PushError::InvalidAddress { address: seen } => assert_eq!(seen, bad),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        // Nothing connected: the listener has no connection waiting.
+        listener.set_nonblocking(true).unwrap();
+        let accepted = listener.accept().map(|(_, peer)| peer);
+        assert_eq!(
+            accepted.map_err(|e| e.kind()).unwrap_err(),
+            io::ErrorKind::WouldBlock
+        );
+    }
+
+    #[test]
+    fn a_gateway_that_keeps_the_connection_open_takes_the_push_at_once() {
+        let (address, server) = serve_once(answer_and_keep_open(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        ));
+        let gateway = Pushgateway::new(&address, "batch")
+            .grouping("shard", "3")
+            .timeout(Duration::from_secs(10));
+        let started = Instant::now();
+        let result = metrics().push(&gateway);
+        assert!(matches!(result, Ok(())), "{result:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let request = server.join().unwrap();
+        assert!(
+            request.starts_with("PUT /metrics/job@base64/YmF0Y2g/shard@base64/Mw HTTP/1.1\r\n"),
+            "{request}"
+        );
+    }
+
+    #[test]
+    fn a_continue_before_the_answer_is_skipped() {
+        let (address, server) = serve_once(answer_and_keep_open(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n",
+        ));
+        let result = metrics().push(&Pushgateway::new(&address, "batch"));
+        assert!(matches!(result, Ok(())), "{result:?}");
+        server.join().unwrap();
+
+        let (address, server) = serve_once(answer_and_keep_open(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 Bad Request\r\ncontent-length: 8\r\n\r\nbad text",
+        ));
+        match metrics()
+            .push(&Pushgateway::new(&address, "batch"))
+            .unwrap_err()
+        {
+            PushError::Rejected { status, message } => {
+                assert_eq!((status, message.as_str()), (400, "bad text"));
+            }
+            other => panic!("{other:?}"),
+        }
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_gateway_that_trickles_its_answer_times_out_at_the_deadline() {
+        let (address, server) = serve_once(trickle(
+            b"HTTP/1.1 200 OK\r\nx-padding: 0123456789\r\ncontent-length: 0\r\n\r\n",
+        ));
+        let gateway = Pushgateway::new(&address, "batch").timeout(Duration::from_millis(300));
+        let started = Instant::now();
+        let error = metrics().push(&gateway).unwrap_err();
+        let elapsed = started.elapsed();
+        match error {
+            PushError::TimedOut { address: seen } => assert_eq!(seen, address),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(2),
+            "{elapsed:?}"
+        );
+        server.join().unwrap();
+    }
 
     #[test]
     fn paths_encode_every_value_as_base64url() {
         let gateway = Pushgateway::new("127.0.0.1:9091", "loan batch/1").grouping("shard", "");
         assert_eq!(
-            gateway.path(),
+            gateway.path().unwrap(),
             "/metrics/job@base64/bG9hbiBiYXRjaC8x/shard@base64/="
         );
         assert_eq!(base64url("\u{fb}\u{ff}"), "w7vDvw");
