@@ -43,7 +43,7 @@ pub use dashboard::{Dashboard, DashboardBuilder, DashboardService};
 
 #[cfg(feature = "prometheus")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
-pub use exporter::access::MetricsAuth;
+pub use exporter::prometheus::MetricsAuth;
 #[cfg(feature = "prometheus")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub use exporter::prometheus::{
@@ -52,7 +52,7 @@ pub use exporter::prometheus::{
 };
 #[cfg(feature = "prometheus")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
-pub use exporter::push::{PushError, Pushgateway};
+pub use exporter::prometheus::{PushError, Pushgateway};
 
 #[cfg(feature = "otlp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]

@@ -8,7 +8,7 @@
 //! `Authorization` header:
 //!
 //! ```
-//! use inference_monitor::exporter::access::MetricsAuth;
+//! use inference_monitor::exporter::prometheus::MetricsAuth;
 //! use tower::ServiceExt;
 //!
 //! # let (_recorder, metrics) = inference_monitor::prometheus().build()?;
@@ -57,7 +57,7 @@ const REALM: &str = "metrics";
 /// the schemes only, never a secret.
 ///
 /// ```
-/// use inference_monitor::exporter::access::MetricsAuth;
+/// use inference_monitor::exporter::prometheus::MetricsAuth;
 ///
 /// let auth = MetricsAuth::bearer("s3cret").or_basic("prometheus", "hunter2");
 /// assert!(auth.allows(Some(b"Bearer s3cret")));
@@ -117,7 +117,7 @@ impl MetricsAuth {
     /// keep surrounding whitespace out of it: the token is compared byte for byte.
     ///
     /// ```
-    /// use inference_monitor::exporter::access::MetricsAuth;
+    /// use inference_monitor::exporter::prometheus::MetricsAuth;
     ///
     /// let auth = MetricsAuth::bearer("s3cret");
     /// assert!(auth.allows(Some(b"Bearer s3cret")));
@@ -139,7 +139,7 @@ impl MetricsAuth {
     /// `:`.
     ///
     /// ```
-    /// use inference_monitor::exporter::access::MetricsAuth;
+    /// use inference_monitor::exporter::prometheus::MetricsAuth;
     ///
     /// let auth = MetricsAuth::basic("prometheus", "hunter2");
     /// assert!(auth.allows(Some(b"Basic cHJvbWV0aGV1czpodW50ZXIy")));
@@ -154,7 +154,7 @@ impl MetricsAuth {
     /// Also accepts bearer token `token`, for example a second token while rotating the first.
     ///
     /// ```
-    /// use inference_monitor::exporter::access::MetricsAuth;
+    /// use inference_monitor::exporter::prometheus::MetricsAuth;
     ///
     /// let auth = MetricsAuth::bearer("old").or_bearer("new");
     /// assert!(auth.allows(Some(b"Bearer old")) && auth.allows(Some(b"Bearer new")));
@@ -167,7 +167,7 @@ impl MetricsAuth {
     /// Also accepts HTTP basic `user` and `password`.
     ///
     /// ```
-    /// use inference_monitor::exporter::access::MetricsAuth;
+    /// use inference_monitor::exporter::prometheus::MetricsAuth;
     ///
     /// let auth = MetricsAuth::bearer("s3cret").or_basic("prometheus", "hunter2");
     /// assert!(auth.allows(Some(b"Basic cHJvbWV0aGV1czpodW50ZXIy")));
@@ -181,7 +181,7 @@ impl MetricsAuth {
     /// of the accepted credentials. Every accepted credential is compared, whichever matches.
     ///
     /// ```
-    /// use inference_monitor::exporter::access::MetricsAuth;
+    /// use inference_monitor::exporter::prometheus::MetricsAuth;
     ///
     /// let auth = MetricsAuth::bearer("s3cret");
     /// let request = http::Request::get("/metrics")
@@ -215,7 +215,7 @@ impl MetricsAuth {
     /// A request with two `Authorization` headers is refused.
     ///
     /// ```
-    /// use inference_monitor::exporter::access::MetricsAuth;
+    /// use inference_monitor::exporter::prometheus::MetricsAuth;
     ///
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert(http::header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
@@ -235,7 +235,7 @@ impl MetricsAuth {
     /// `Bearer realm="metrics"`.
     ///
     /// ```
-    /// use inference_monitor::exporter::access::MetricsAuth;
+    /// use inference_monitor::exporter::prometheus::MetricsAuth;
     ///
     /// let auth = MetricsAuth::bearer("a").or_bearer("b").or_basic("prometheus", "hunter2");
     /// let challenges: Vec<_> = auth.challenges().collect();
@@ -252,7 +252,7 @@ impl MetricsAuth {
     /// [`challenges`](Self::challenges) and a short plain-text body, no metrics.
     ///
     /// ```
-    /// use inference_monitor::exporter::access::MetricsAuth;
+    /// use inference_monitor::exporter::prometheus::MetricsAuth;
     ///
     /// let response = MetricsAuth::bearer("s3cret").unauthorized();
     /// assert_eq!(response.status(), 401);

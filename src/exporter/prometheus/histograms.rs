@@ -19,6 +19,7 @@ use metrics::{HistogramFn, Key, KeyName, SharedString};
 // out exactly as metrics-exporter-prometheus writes the counters and gauges next to it.
 use metrics_exporter_prometheus::formatting::{sanitize_label_key, sanitize_metric_name};
 
+use super::text::{escape_help, escape_label_value, Number};
 use crate::fast::{Lanes, NanosHistogram};
 use crate::model::register::LearnBuckets;
 
@@ -277,39 +278,6 @@ impl Histograms {
             out.push('\n');
         }
     }
-}
-
-/// A float as the text format writes it (`+Inf`, `-Inf`, `NaN`).
-struct Number(f64);
-
-impl std::fmt::Display for Number {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            v if v.is_nan() => f.write_str("NaN"),
-            v if v == f64::INFINITY => f.write_str("+Inf"),
-            v if v == f64::NEG_INFINITY => f.write_str("-Inf"),
-            v => write!(f, "{v}"),
-        }
-    }
-}
-
-/// A label value escaped for the text format: backslash, double quote and line feed.
-fn escape_label_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A HELP text escaped for the text format: backslash and line feed.
-fn escape_help(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
 impl LearnBuckets for Histograms {

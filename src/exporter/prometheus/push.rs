@@ -20,8 +20,9 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
-use super::http1;
-use super::prometheus::{MetricsHandle, CONTENT_TYPE};
+use super::handle::MetricsHandle;
+use super::text::CONTENT_TYPE;
+use crate::exporter::http1;
 
 /// Default bound on a whole push (connect, send, answer).
 pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -250,7 +251,7 @@ mod tests {
     use std::net::TcpListener;
     use std::time::Instant;
 
-    use super::http1::tests::{answer_and_keep_open, serve_once, trickle};
+    use crate::exporter::http1::tests::{answer_and_keep_open, serve_once, trickle};
 
     fn metrics() -> MetricsHandle {
         crate::prometheus().build().unwrap().1

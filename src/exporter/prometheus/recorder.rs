@@ -4,11 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use metrics::{
-    Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
-};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 
 use super::histograms::Histograms;
+use super::text::escaped_backslashes;
 use crate::fast::{self, Samplers};
 
 /// The recorder built by [`PrometheusExporter::build`](crate::PrometheusExporter::build).
@@ -81,25 +80,4 @@ impl Recorder for PrometheusRecorder {
         fast::offer(self, &self.samplers, Some(Arc::clone(&series) as _));
         Histogram::from_arc(series)
     }
-}
-
-/// metrics-exporter-prometheus (0.18) reads a backslash before a backslash, a double quote or a
-/// line feed in a label value as an escape already made, and drops it: the values `a\\b` and
-/// `a\b` render the same, so one scrape holds duplicate series. Doubling every backslash first
-/// makes its escaping come out right. `None` when no label value has a backslash (the usual
-/// case: nothing is copied).
-fn escaped_backslashes(key: &Key) -> Option<Key> {
-    if !key.labels().any(|l| l.value().contains('\\')) {
-        return None;
-    }
-    let labels: Vec<Label> = key
-        .labels()
-        .map(|l| Label::new(l.key().to_owned(), double_backslashes(l.value())))
-        .collect();
-    Some(Key::from_parts(key.name().to_owned(), labels))
-}
-
-/// `value` with every backslash doubled, for metrics-exporter-prometheus's label escaping.
-pub(crate) fn double_backslashes(value: &str) -> String {
-    value.replace('\\', "\\\\")
 }
