@@ -50,10 +50,6 @@
 //! are counted as restarting from zero, as Prometheus' `rate` does: rates never go negative,
 //! and the totals follow the new process.
 
-#[cfg(feature = "actix")]
-mod actix;
-#[cfg(feature = "axum")]
-mod axum;
 mod csp;
 mod page;
 mod service;
@@ -161,8 +157,14 @@ impl Dashboard {
         self.response_with(self.html.to_string())
     }
 
+    /// The page's bytes, shared: a clone is a reference count, not a copy.
+    #[cfg_attr(not(any(feature = "axum", feature = "actix")), allow(dead_code))]
+    pub(crate) fn page(&self) -> Bytes {
+        self.page.clone()
+    }
+
     /// The page's headers around `body`.
-    fn response_with<B>(&self, body: B) -> http::Response<B> {
+    pub(crate) fn response_with<B>(&self, body: B) -> http::Response<B> {
         use http::header::{self, HeaderValue};
         let mut response = http::Response::new(body);
         let headers = response.headers_mut();
