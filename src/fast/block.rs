@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 
 use super::lanes::{bound_in_nanos, record_in_lane, Bounds, Lanes, Line};
 use super::publish::Totals;
-use super::{Layout, NanosHistogram};
+use super::{Layout, NanosHistogram, LABEL_SLOTS};
 use crate::model::clock::Clock;
 
 /// How the requests of a model record.
@@ -199,11 +199,6 @@ impl Stripe {
             .map_or(0, |l| l.0[slot % 8].load(Ordering::Relaxed))
     }
 }
-
-/// Predicted labels counted by stripe (the first ones in the model's limiter, where the
-/// labels given in advance come first): the rest of a stripe's first line. Requests with
-/// other labels write the predictions counter itself.
-pub(crate) const LABEL_SLOTS: usize = 7;
 
 /// Stripes per model: twice the cores, a power of two, at most 64.
 static STRIPES: LazyLock<usize> = LazyLock::new(|| {

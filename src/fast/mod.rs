@@ -66,6 +66,11 @@ pub(crate) use publish::Published;
 #[cfg(test)]
 pub(crate) use lanes::{bound_in_nanos, record_in_lane, Bounds};
 
+/// Predicted labels counted by stripe (the first ones in the model's limiter, where the
+/// labels given in advance come first): the rest of a stripe's first line. Requests with
+/// other labels write the predictions counter itself.
+pub(crate) const LABEL_SLOTS: usize = 7;
+
 /// Where everything sits in a block's stripes: a stripe is `stride` cache lines, its line 0
 /// holds the requests in flight and the first labels, then come the four outcomes' latency
 /// lanes, `lane_lines` lines each (the sum, a count per bound, `+Inf`, eight per line).

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use metrics::{Counter, Gauge};
 
-use super::block::LABEL_SLOTS;
+use super::LABEL_SLOTS;
 use crate::model::contain::contain;
 
 /// A model's counts summed over its stripes, as of one read ([`Block::totals`](super::Block::totals)).

@@ -9,10 +9,12 @@ use metrics::{Label, Unit};
 use super::contain::contain;
 use super::handles::{describe_gauge, gauge};
 use super::limiter::truncate;
-use super::monitor::Monitor;
+use super::register;
 use super::request::{InFlight, Observed};
 use super::shared::{Handle, ModelShared};
-use super::signals::{validate_info_labels, Signals, Stage};
+use super::signals::Signals;
+use super::stage::Stage;
+use super::Monitor;
 use crate::fast::Path;
 use crate::names;
 use crate::ConfigError;
@@ -92,7 +94,7 @@ impl ModelMonitor {
     #[must_use = "the request is recorded when the guard is finished or dropped"]
     #[inline]
     pub fn start(&self) -> InFlight {
-        let handle = self.handle.bound();
+        let handle = register::bound(self.handle);
         let stripe = handle.start();
         InFlight::new(handle, stripe, handle.block.clock.now())
     }
@@ -132,17 +134,12 @@ impl ModelMonitor {
     }
 
     pub(crate) fn shared(&self) -> &'static ModelShared {
-        &self.handle.bound().shared
+        &register::bound(self.handle).shared
     }
 
     /// The model registered at `handle`.
     pub(crate) fn from_handle(handle: &'static Handle) -> Self {
         Self { handle }
-    }
-
-    /// The model's registration.
-    pub(crate) fn handle(&self) -> &'static Handle {
-        self.handle
     }
 
     /// A handle on this model's opt-in signals, started now (see [`Signals`]).
@@ -194,7 +191,7 @@ impl ModelMonitor {
     ///
     /// ## Errors
     ///
-    /// [`ConfigError::InvalidInfoLabel`] when there are more than [`MAX_INFO_LABELS`](crate::MAX_INFO_LABELS) extras,
+    /// [`ConfigError::InvalidInfoLabel`] when there are more than [`MAX_INFO_LABELS`] extras,
     /// a name is not a Prometheus label name, starts with `__`, is `model` or `version`, or
     /// appears twice. Nothing is recorded then.
     ///
@@ -298,4 +295,37 @@ impl ModelMonitor {
         let seconds = took.as_secs_f64();
         contain(|| g.set(seconds));
     }
+}
+
+/// The most extra labels [`ModelMonitor::info_with`] accepts.
+pub const MAX_INFO_LABELS: usize = 8;
+
+/// Checks the extra labels of [`ModelMonitor::info_with`].
+fn validate_info_labels(extra: &[(&str, &str)]) -> Result<(), ConfigError> {
+    if extra.len() > MAX_INFO_LABELS {
+        return Err(ConfigError::InvalidInfoLabel(format!(
+            "{} extra labels, at most {MAX_INFO_LABELS} are allowed",
+            extra.len()
+        )));
+    }
+    for (i, (name, _)) in extra.iter().enumerate() {
+        let valid = {
+            let mut chars = name.chars();
+            matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        let why = if !valid {
+            "is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+        } else if name.starts_with("__") {
+            "starts with `__`, which Prometheus keeps for itself"
+        } else if *name == names::LABEL_MODEL || *name == names::LABEL_VERSION {
+            "is already set by the crate"
+        } else if extra[..i].iter().any(|(n, _)| n == name) {
+            "is given twice"
+        } else {
+            continue;
+        };
+        return Err(ConfigError::InvalidInfoLabel(format!("{name:?} {why}")));
+    }
+    Ok(())
 }

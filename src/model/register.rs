@@ -28,7 +28,7 @@
 //!   (the rule of the direct path: a recorder wrapping the crate's is another one);
 //! - a recorder of size zero (the `metrics` no-op recorder when none is installed) has no state
 //!   to lose: its registrations are shared, and they re-bind to the first real recorder a
-//!   request of theirs meets (`Handle::bound`), so a model built before the exporter is
+//!   request of theirs meets (`register::bound`), so a model built before the exporter is
 //!   installed still records;
 //! - any other recorder (another crate's, or a wrapper) is registered with anew at each
 //!   construction, as the `metrics` facade does: an address could be reused by a later
@@ -47,9 +47,8 @@ use metrics::{Key, Label};
 
 use super::clock::Clock;
 use super::handles::{counter, key_name, METADATA};
-use super::model::ModelMonitor;
-use super::monitor::Monitor;
 use super::shared::{Handle, ModelShared};
+use super::Monitor;
 use crate::fast::{self, Block, Path};
 use crate::names::{self, MetricNames, OVERFLOW_VALUE};
 use crate::Outcome;
@@ -214,7 +213,7 @@ static TABLE: LazyLock<Mutex<Table>> = LazyLock::new(Mutex::default);
 /// The model `name` (already bounded by `monitor`'s limiter) of `monitor`, registered with the
 /// recorder in effect, or the registration made before for the same recorder, configuration
 /// and name.
-pub(crate) fn model(monitor: &Monitor, name: &str) -> ModelMonitor {
+pub(crate) fn model(monitor: &Monitor, name: &str) -> &'static Handle {
     let recorder = describe(monitor);
     if recorder == RecorderId::Foreign {
         return build(monitor, name, false);
@@ -225,7 +224,7 @@ pub(crate) fn model(monitor: &Monitor, name: &str) -> ModelMonitor {
         .entry((recorder, Arc::clone(monitor.config_key())))
         .or_default();
     if let Some(handle) = family.models.get(name) {
-        return ModelMonitor::from_handle(handle);
+        return handle;
     }
     // Full: a new name shares `other`, as in one monitor's own limiter.
     let name = if family.models.len() >= monitor.max_models() {
@@ -234,19 +233,54 @@ pub(crate) fn model(monitor: &Monitor, name: &str) -> ModelMonitor {
         name
     };
     if let Some(handle) = family.models.get(name) {
-        return ModelMonitor::from_handle(handle);
+        return handle;
     }
     // Registered under the lock, so two threads building the same model make one.
-    let model = build(monitor, name, unbound);
-    family.models.insert(name.into(), model.handle());
-    model
+    let handle = build(monitor, name, unbound);
+    family.models.insert(name.into(), handle);
+    handle
+}
+
+/// The registration requests of `handle` record into: `handle` itself, unless it was made
+/// before any recorder was installed. Such a model binds to the first recorder its requests
+/// meet, so a layer built before `prometheus().install()` still records.
+#[inline]
+pub(crate) fn bound(handle: &'static Handle) -> &'static Handle {
+    if handle.block.path == Path::Unbound {
+        rebind(handle)
+    } else {
+        handle
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn rebind(handle: &'static Handle) -> &'static Handle {
+    if let Some(bound) = handle.rebound.get() {
+        return bound;
+    }
+    let shared = &handle.shared;
+    match describe(shared.monitor()) {
+        RecorderId::Stateless => handle,
+        recorder => {
+            let model = model(shared.monitor(), shared.name());
+            // Kept for good only with a recorder that cannot go away: the installed one, or
+            // another crate's (bound at first use). A local test recorder is looked up at each
+            // request instead.
+            if is_lasting(recorder) {
+                handle.rebound.get_or_init(|| model)
+            } else {
+                model
+            }
+        }
+    }
 }
 
 /// Registers model `name` of `monitor` with the recorder in effect, which was told the
 /// metrics' descriptions already ([`model`], the one caller). With the crate's own recorder
 /// in effect, its offers are taken: the histograms in nanoseconds and the in-progress gauge
 /// read at render (see [`fast`]).
-fn build(monitor: &Monitor, name: &str, unbound: bool) -> ModelMonitor {
+fn build(monitor: &Monitor, name: &str, unbound: bool) -> &'static Handle {
     let names = monitor.names();
     let model = metrics::SharedString::from(name.to_owned());
     let model_label = || Label::new(names::LABEL_MODEL, model.clone());
@@ -276,7 +310,7 @@ fn build(monitor: &Monitor, name: &str, unbound: bool) -> ModelMonitor {
     if let Some(samplers) = samplers.filter(|_| direct) {
         samplers.attach(handle);
     }
-    ModelMonitor::from_handle(handle)
+    handle
 }
 
 /// Which recorder is in effect, as [`describe`] tells it for the default monitor.
@@ -288,6 +322,7 @@ fn describe_default() -> RecorderId {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ModelMonitor;
     use crate::testing::TestRecorder;
 
     #[test]

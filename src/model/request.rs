@@ -11,7 +11,8 @@ use pin_project_lite::pin_project;
 
 use super::contain::contain;
 use super::shared::{Handle, ModelShared};
-use super::signals::{Signals, Stage};
+use super::signals::Signals;
+use super::stage::Stage;
 use crate::fast::Stripe;
 use crate::Outcome;
 

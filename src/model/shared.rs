@@ -11,9 +11,8 @@ use super::clock::Clock;
 use super::contain::contain;
 use super::handles::{counter, describe_counter, describe_histogram, histogram};
 use super::limiter::Limiter;
-use super::monitor::Monitor;
-use super::register::{self, RecorderId};
-use super::signals::{Signal, Stage};
+use super::stage::{Signal, Stage};
+use super::Monitor;
 use crate::fast::{Block, Path, Published, Sample, Stripe};
 use crate::names::{self, MetricNames};
 use crate::Outcome;
@@ -25,8 +24,9 @@ pub(crate) struct Handle {
     pub(crate) block: Block,
     pub(crate) shared: ModelShared,
     published: Published,
-    /// For an unbound model: its registration with the installed recorder, once one is.
-    rebound: OnceLock<&'static Handle>,
+    /// For an unbound model: its registration with the installed recorder, once one is
+    /// (see [`register::bound`](super::register::bound)).
+    pub(super) rebound: OnceLock<&'static Handle>,
 }
 
 impl Handle {
@@ -37,40 +37,6 @@ impl Handle {
             shared,
             published: Published::default(),
             rebound: OnceLock::new(),
-        }
-    }
-
-    /// The registration requests of this model record into: this one, unless it was made
-    /// before any recorder was installed. Such a model binds to the first recorder its
-    /// requests meet, so a layer built before `prometheus().install()` still records.
-    #[inline]
-    pub(crate) fn bound(&'static self) -> &'static Handle {
-        if self.block.path == Path::Unbound {
-            self.rebind()
-        } else {
-            self
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn rebind(&'static self) -> &'static Handle {
-        if let Some(handle) = self.rebound.get() {
-            return handle;
-        }
-        match register::describe(&self.shared.monitor) {
-            RecorderId::Stateless => self,
-            recorder => {
-                let model = register::model(&self.shared.monitor, &self.shared.name);
-                // Kept for good only with a recorder that cannot go away: the installed one,
-                // or another crate's (bound at first use). A local test recorder is looked up
-                // at each request instead.
-                if register::is_lasting(recorder) {
-                    self.rebound.get_or_init(|| model.handle())
-                } else {
-                    model.handle()
-                }
-            }
         }
     }
 

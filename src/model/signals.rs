@@ -40,76 +40,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::shared::ModelShared;
-use crate::names;
-use crate::ConfigError;
-
-/// A stage of one inference request, the `stage` label of `inference_stage_duration_seconds`.
-///
-/// The set is fixed, so the label is bounded: four series per model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stage {
-    /// Waiting before the work starts: in a queue, for a batch to fill, for a worker.
-    Queue,
-    /// Turning the request into model input: parsing, validation, feature engineering,
-    /// tokenization.
-    Preprocess,
-    /// The model call itself.
-    Predict,
-    /// Turning the model output into the answer: decoding, thresholds, serialization.
-    Postprocess,
-}
-
-impl Stage {
-    /// Every stage, in the order a request goes through them.
-    pub const ALL: [Stage; 4] = [
-        Stage::Queue,
-        Stage::Preprocess,
-        Stage::Predict,
-        Stage::Postprocess,
-    ];
-
-    /// The value of the `stage` label: `queue`, `preprocess`, `predict` or `postprocess`.
-    ///
-    /// ```
-    /// assert_eq!(inference_monitor::Stage::Preprocess.as_str(), "preprocess");
-    /// ```
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Stage::Queue => "queue",
-            Stage::Preprocess => "preprocess",
-            Stage::Predict => "predict",
-            Stage::Postprocess => "postprocess",
-        }
-    }
-
-    pub(crate) const fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An opt-in signal whose series can be created at zero with each model, so `rate()` and
-/// `histogram_quantile()` work from the first scrape. See
-/// [`MonitorBuilder::signals`](crate::MonitorBuilder::signals).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Signal {
-    /// `inference_stage_duration_seconds{model,stage}`, the four stages.
-    Stages,
-    /// `inference_batch_size{model}`.
-    BatchSize,
-    /// `inference_prediction_confidence{model}`.
-    Confidence,
-}
-
-/// The most extra labels [`ModelMonitor::info_with`](crate::ModelMonitor::info_with) accepts.
-pub const MAX_INFO_LABELS: usize = 8;
+use super::stage::Stage;
 
 /// One request's (or one model's) handle on the opt-in signals: stage timing, batch sizes,
 /// confidence. Cheap to clone (a pointer and a clock reading); `Send` and `Sync`.
@@ -276,34 +207,4 @@ impl Drop for StageTimer<'_> {
     fn drop(&mut self) {
         self.finish();
     }
-}
-
-/// Checks the extra labels of [`ModelMonitor::info_with`](super::ModelMonitor::info_with).
-pub(crate) fn validate_info_labels(extra: &[(&str, &str)]) -> Result<(), ConfigError> {
-    if extra.len() > MAX_INFO_LABELS {
-        return Err(ConfigError::InvalidInfoLabel(format!(
-            "{} extra labels, at most {MAX_INFO_LABELS} are allowed",
-            extra.len()
-        )));
-    }
-    for (i, (name, _)) in extra.iter().enumerate() {
-        let valid = {
-            let mut chars = name.chars();
-            matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        };
-        let why = if !valid {
-            "is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)"
-        } else if name.starts_with("__") {
-            "starts with `__`, which Prometheus keeps for itself"
-        } else if *name == names::LABEL_MODEL || *name == names::LABEL_VERSION {
-            "is already set by the crate"
-        } else if extra[..i].iter().any(|(n, _)| n == name) {
-            "is given twice"
-        } else {
-            continue;
-        };
-        return Err(ConfigError::InvalidInfoLabel(format!("{name:?} {why}")));
-    }
-    Ok(())
 }
