@@ -1,8 +1,7 @@
 //! Headless Chromium for the live dashboard's tests: a page's rendered DOM (`--dump-dom` after
 //! a virtual-time budget) and screenshots, each run with a fresh profile in a temporary
 //! directory; and a scripted HTTP server that serves a page and a `/metrics` that changes
-//! from one request to the next. Included by the dashboard tests with
-//! `#[path = "common/browser.rs"] mod browser;` next to `mod common;`.
+//! from one request to the next.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,5 +1,5 @@
 //! The end-to-end scenarios every loan example server must pass, run against each of them by
-//! `tests/axum_loan.rs`, `tests/hyper_loan.rs` and `tests/actix_loan.rs`.
+//! `tests/suite/axum_loan.rs`, `tests/suite/hyper_loan.rs` and `tests/suite/actix_loan.rs`.
 
 use super::{http, post_json, scrape, start_example};
 

@@ -352,6 +352,8 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> Server {
         banner,
     }
 }
+pub mod browser;
 pub mod by_hand;
+pub mod frames;
 pub mod loan_api;
 pub mod stack;

@@ -1,5 +1,5 @@
 // Tests of the live dashboard's logic (assets/dashboard/core.js) under node, run by
-// tests/dashboard_core.rs: `node tests/dashboard/core.test.js assets/dashboard/core.js`.
+// tests/suite/dashboard_core.rs: `node tests/dashboard/core.test.js assets/dashboard/core.js`.
 "use strict";
 const assert = require("node:assert/strict");
 const path = require("node:path");

@@ -3,8 +3,7 @@
 //! started request counted exactly once with the right outcome, the in-progress gauge back to
 //! zero. All through the crate's Prometheus recorder, global in this binary.
 
-mod common;
-mod load_support;
+use crate::{common, load_support};
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

@@ -3,9 +3,9 @@
 //! metrics on `/metrics` (the same label sets everywhere, the same values for every counter,
 //! gauge and `_count`; only the latency `_sum` and `_bucket` values may differ, since they
 //! measure time). The opt-in signals only `axum_loan` shows (stages, confidence, model info)
-//! are checked by `tests/axum_loan.rs`.
+//! are checked by `tests/suite/axum_loan.rs`.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

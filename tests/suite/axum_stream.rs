@@ -3,7 +3,7 @@
 //! sample per stream in the buckets its known delay allows, and a client that hangs up
 //! mid-stream counted as `cancelled` with the tokens it was sent.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

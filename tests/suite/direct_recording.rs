@@ -3,7 +3,7 @@
 //! in whole nanoseconds. Every figure is checked on the rendered page, and against the
 //! written path a wrapped recorder gets.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::future::ready;

@@ -1,8 +1,8 @@
 //! End to end: the real `hyper_loan` example (plain hyper, no framework) on a free loopback
 //! port, real HTTP, and its `/metrics` parsed and checked to the exact count. The same checks as
-//! `tests/axum_loan.rs`, plus the JSON 405 and the `Allow` header.
+//! `tests/suite/axum_loan.rs`, plus the JSON 405 and the `Allow` header.
 
-mod common;
+use crate::common;
 
 use common::loan_api;
 

@@ -1,7 +1,7 @@
 //! Pushing to a Pushgateway: the real `prometheus-pushgateway` receives the exact values, and a
 //! gateway that is down, hangs or refuses gives a typed error quickly instead of hanging.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

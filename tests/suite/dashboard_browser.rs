@@ -4,12 +4,11 @@
 //! `/metrics` itself. Chromium comes with `.ci/run`; elsewhere a missing browser skips with
 //! what to install (`sudo apt-get install chromium`), and fails in CI.
 //!
-//! `UPDATE_SCREENSHOT=1 cargo test --all-features --test dashboard_browser screenshot` also
-//! writes the README's `docs/img/dashboard.png`.
+//! `UPDATE_SCREENSHOT=1 cargo test --all-features --test suite dashboard_browser::screenshot`
+//! also writes the README's `docs/img/dashboard.png`.
 
-#[path = "common/browser.rs"]
-mod browser;
-mod common;
+use crate::common;
+use crate::common::browser;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,9 +1,8 @@
 //! End to end: the real `axum_loan` example on a free loopback port, real HTTP, and its
 //! `/metrics` parsed and checked to the exact count.
 
-mod common;
-#[path = "../examples/loan_model/mod.rs"]
-mod loan_model;
+use crate::common;
+use crate::loan_model;
 
 use common::loan_api;
 use loan_model::{LoanApplication, LoanModel};

@@ -2,10 +2,9 @@
 //! `InferenceMonitorLayer` with `GrpcClassifier`), called by a tonic client over HTTP/2, and its
 //! `/metrics` parsed and checked to the exact count.
 
-mod common;
-#[path = "../examples/loan_model/mod.rs"]
-mod loan_model;
-#[path = "../examples/tonic_loan/proto.rs"]
+use crate::common;
+use crate::loan_model;
+#[path = "../../examples/tonic_loan/proto.rs"]
 mod proto;
 
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //! `tests/dashboard/core.test.js`. Node comes with `.ci/run`; elsewhere a missing node skips
 //! with what to install, and fails in CI.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -6,8 +6,7 @@
 //! * over real HTTP: 20,000 requests, 64 keep-alive connections, against the `axum_loan`
 //!   example, scraping its `/metrics`.
 
-mod common;
-mod load_support;
+use crate::{common, load_support};
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Read, Write};

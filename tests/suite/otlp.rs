@@ -3,7 +3,7 @@
 //! gives the same exact values. The OTLP payloads are received by a plain HTTP server on
 //! loopback and decoded from protobuf here, as a collector would.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

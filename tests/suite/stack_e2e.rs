@@ -19,7 +19,7 @@
 //! packages; `.ci/run` installs them). Outside CI the test is skipped with a message when they
 //! are missing; in CI (`CI=true`) it fails.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

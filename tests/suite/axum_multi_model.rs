@@ -1,7 +1,7 @@
 //! End to end: the real `axum_multi_model` example on a free loopback port, two models behind
 //! the Open Inference Protocol route, and its `/metrics` checked to the exact count per model.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

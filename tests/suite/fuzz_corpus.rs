@@ -7,10 +7,9 @@
 //! hand-written seed named `<status>-<what>` must answer exactly that status; files the fuzzer
 //! adds (named by their hash) get the check alone.
 
-#[path = "../examples/loan_model/mod.rs"]
-mod loan_model;
+use crate::loan_model;
 
-#[path = "../fuzz/check.rs"]
+#[path = "../../fuzz/check.rs"]
 mod check;
 
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! not parse each end the process at once with exit code 1 and one clear line on stderr, for
 //! all three servers; a server already running on the address keeps serving.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};

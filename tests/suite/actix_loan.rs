@@ -6,7 +6,7 @@
 //! Unit level: the `InferenceMonitor` middleware under `actix_web::test`, with a
 //! `TestRecorder` kept current for the whole test (`actix_web::test` runs on one thread).
 
-mod common;
+use crate::common;
 
 #[test]
 fn serves_predictions_and_exact_metrics_over_real_http() {

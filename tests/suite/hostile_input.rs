@@ -16,10 +16,9 @@
 //!
 //! Cases per property: [`CASES`] (proptest's default), so the file runs in a few seconds.
 
-mod common;
+use crate::common;
 
-#[path = "../examples/loan_model/mod.rs"]
-mod loan_model;
+use crate::loan_model;
 
 use common::by_hand::{call, drain, noop_waker};
 use std::collections::BTreeMap;

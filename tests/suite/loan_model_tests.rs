@@ -1,8 +1,7 @@
 //! The loan model shipped with the examples: reproducible coefficients,
 //! sensible decisions and strict request validation.
 
-#[path = "../examples/loan_model/mod.rs"]
-mod loan_model;
+use crate::loan_model;
 
 use loan_model::train::{self, DATASET_SEED, DATASET_SIZE};
 use loan_model::{
@@ -12,7 +11,7 @@ use loan_model::{
 use serde_json::{json, Value};
 
 /// The coefficients file as shipped.
-const SHIPPED: &str = include_str!("../examples/loan_model/coefficients.json");
+const SHIPPED: &str = include_str!("../../examples/loan_model/coefficients.json");
 
 /// Lowest acceptable training accuracy. The fit reaches about 0.83; always
 /// answering "approved" scores about 0.68.

@@ -1,7 +1,7 @@
 //! The Prometheus exporter: real `_bucket` series with the configured buckets, HELP/TYPE lines,
 //! zero-initialised outcome series, a `/metrics` service, and typed errors.
 
-mod common;
+use crate::common;
 
 use common::Exposition;
 use http::{Request, Response, StatusCode};

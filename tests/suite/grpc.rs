@@ -13,8 +13,7 @@ use inference_monitor::testing::TestRecorder;
 use inference_monitor::{FixedModel, GrpcClassifier, InferenceMonitorLayer, ResponseBody};
 use tower::{service_fn, Layer, ServiceExt};
 
-#[path = "common/frames.rs"]
-mod frames;
+use crate::common::frames;
 
 use frames::{Bytes, Frames};
 

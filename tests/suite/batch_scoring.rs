@@ -2,7 +2,7 @@
 //! `prometheus-pushgateway`, which then holds the exact counts, both after a job that succeeds
 //! and after one that fails part-way (it exits non-zero and has pushed all the same).
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

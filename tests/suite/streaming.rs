@@ -12,8 +12,7 @@ use inference_monitor::testing::TestRecorder;
 use inference_monitor::{InferenceMonitorLayer, LatencyEnd, Monitor, TokenUsage};
 use tower::{service_fn, Layer, Service, ServiceExt};
 
-#[path = "common/frames.rs"]
-mod frames;
+use crate::common::frames;
 
 use frames::Frames;
 

@@ -1,6 +1,7 @@
-//! Helpers of the load and cancellation tests (`tests/exact_under_load.rs`,
-//! `tests/cancellation_storm.rs`): the process-wide Prometheus recorder, a scraper that checks
-//! every scrape against the one before it, the exact final checks, and a seeded generator.
+//! Helpers of the load and cancellation tests (`tests/load/exact_under_load.rs`,
+//! `tests/load/cancellation_storm.rs`): the process-wide Prometheus recorder, a scraper that
+//! checks every scrape against the one before it, the exact final checks, and a seeded
+//! generator.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

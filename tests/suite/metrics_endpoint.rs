@@ -2,7 +2,7 @@
 //! basic, right and wrong), and the `axum_loan` example's `METRICS_TOKEN` and `METRICS_ADDR`
 //! over real HTTP.
 
-mod common;
+use crate::common;
 
 use http::{header, Request, StatusCode};
 use inference_monitor::{prometheus, MetricsAuth, MetricsHandle, PrometheusRecorder};

@@ -2,7 +2,7 @@
 //! each checked to the exact value, through the test recorder and through the Prometheus
 //! exporter's text.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::io::Write;
