@@ -38,7 +38,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use inference_monitor::{
-    monitor, MetricsHandle, ModelMonitor, Monitor, Outcome, Pushgateway, Signal, Stage,
+    exporter::prometheus::Pushgateway, monitor, MetricsHandle, ModelMonitor, Monitor, Outcome,
+    Signal, Stage,
 };
 use serde_json::Value;
 

@@ -119,7 +119,7 @@ macro_rules! __monitor_finish {
         $(
             let __im_confidence = $crate::__private::call_label(__im_out_ref, $confidence);
             if let ::core::option::Option::Some(__im_c) = $crate::__private::AsConfidence::as_confidence(&__im_confidence) {
-                __im_guard.confidence(__im_c);
+                __im_guard.signals().confidence(__im_c);
             }
         )?
         let __im_outcome = $crate::__monitor_outcome!(__im_out_ref $(, $outcome)?);

@@ -61,14 +61,6 @@ pub const TIME_PER_OUTPUT_TOKEN_SECONDS: &str = "inference_time_per_output_token
 pub const TOKENS_TOTAL: &str = "inference_tokens_total";
 /// Label carrying the kind of token on the tokens counter: `input` or `output`.
 pub const LABEL_TOKEN_TYPE: &str = "type";
-/// HELP text of the time-to-first-token histogram.
-pub const HELP_TIME_TO_FIRST_TOKEN: &str =
-    "Time in seconds from the request to the first token (data frame) of its streamed response, by model.";
-/// HELP text of the time-per-output-token histogram.
-pub const HELP_TIME_PER_OUTPUT_TOKEN: &str =
-    "Time in seconds between output tokens of a streamed response after the first, (last - first) / (tokens - 1), by model.";
-/// HELP text of the tokens counter.
-pub const HELP_TOKENS_TOTAL: &str = "Tokens processed, by model and type (input, output).";
 
 /// Label carrying the model name on every metric.
 pub const LABEL_MODEL: &str = "model";
@@ -86,31 +78,127 @@ pub const OVERFLOW_VALUE: &str = "other";
 /// The value used when a label is reported empty.
 pub const UNKNOWN_VALUE: &str = "unknown";
 
-/// HELP text of the requests counter.
-pub const HELP_REQUESTS_TOTAL: &str =
-    "Inference requests finished, by model and outcome (success, client_error, server_error, cancelled).";
-/// HELP text of the latency histogram.
-pub const HELP_REQUEST_LATENCY: &str =
-    "Inference request latency in seconds, from the request to the end of the response, by model and outcome.";
-/// HELP text of the predictions counter.
-pub const HELP_PREDICTIONS_TOTAL: &str = "Predictions made, by model and predicted label.";
-/// HELP text of the in-progress gauge.
-pub const HELP_INPROGRESS: &str = "Inference requests started and not yet finished, by model.";
+/// The HELP texts the crate gives its metrics: not part of the API (they may be reworded in any
+/// release); docs/metrics.md lists them.
+pub(crate) mod help {
+    /// Of the time-to-first-token histogram.
+    pub(crate) const TIME_TO_FIRST_TOKEN: &str =
+        "Time in seconds from the request to the first token (data frame) of its streamed response, by model.";
+    /// Of the time-per-output-token histogram.
+    pub(crate) const TIME_PER_OUTPUT_TOKEN: &str =
+        "Time in seconds between output tokens of a streamed response after the first, (last - first) / (tokens - 1), by model.";
+    /// Of the tokens counter.
+    pub(crate) const TOKENS_TOTAL: &str = "Tokens processed, by model and type (input, output).";
+    /// Of the requests counter.
+    pub(crate) const REQUESTS_TOTAL: &str =
+        "Inference requests finished, by model and outcome (success, client_error, server_error, cancelled).";
+    /// Of the latency histogram.
+    pub(crate) const REQUEST_LATENCY: &str =
+        "Inference request latency in seconds, from the request to the end of the response, by model and outcome.";
+    /// Of the predictions counter.
+    pub(crate) const PREDICTIONS_TOTAL: &str = "Predictions made, by model and predicted label.";
+    /// Of the in-progress gauge.
+    pub(crate) const INPROGRESS: &str =
+        "Inference requests started and not yet finished, by model.";
+    /// Of the stage duration histogram.
+    pub(crate) const STAGE_DURATION: &str =
+        "Time spent in one stage of an inference request (queue, preprocess, predict, postprocess), in seconds, by model and stage.";
+    /// Of the batch size histogram.
+    pub(crate) const BATCH_SIZE: &str = "Predictions made by one batched model call, by model.";
+    /// Of the confidence histogram.
+    pub(crate) const PREDICTION_CONFIDENCE: &str =
+        "Confidence (probability, 0 to 1) the model gave its predicted label, by model.";
+    /// Of the model identity gauge.
+    pub(crate) const MODEL_INFO: &str =
+        "Always 1: the version (and declared details) of the model being served, by model.";
+    /// Of the model load time gauge.
+    pub(crate) const MODEL_LOAD_DURATION: &str =
+        "Time it took to load the model being served, in seconds, by model.";
+}
 
-/// HELP text of the stage duration histogram.
-pub const HELP_STAGE_DURATION: &str =
-    "Time spent in one stage of an inference request (queue, preprocess, predict, postprocess), in seconds, by model and stage.";
-/// HELP text of the batch size histogram.
-pub const HELP_BATCH_SIZE: &str = "Predictions made by one batched model call, by model.";
-/// HELP text of the confidence histogram.
-pub const HELP_PREDICTION_CONFIDENCE: &str =
-    "Confidence (probability, 0 to 1) the model gave its predicted label, by model.";
-/// HELP text of the model identity gauge.
-pub const HELP_MODEL_INFO: &str =
-    "Always 1: the version (and declared details) of the model being served, by model.";
-/// HELP text of the model load time gauge.
-pub const HELP_MODEL_LOAD_DURATION: &str =
-    "Time it took to load the model being served, in seconds, by model.";
+#[doc(hidden)]
+#[deprecated(
+    since = "0.2.0",
+    note = "HELP texts are not part of the API: docs/metrics.md lists them"
+)]
+pub const HELP_TIME_TO_FIRST_TOKEN: &str = help::TIME_TO_FIRST_TOKEN;
+
+#[doc(hidden)]
+#[deprecated(
+    since = "0.2.0",
+    note = "HELP texts are not part of the API: docs/metrics.md lists them"
+)]
+pub const HELP_TIME_PER_OUTPUT_TOKEN: &str = help::TIME_PER_OUTPUT_TOKEN;
+
+#[doc(hidden)]
+#[deprecated(
+    since = "0.2.0",
+    note = "HELP texts are not part of the API: docs/metrics.md lists them"
+)]
+pub const HELP_TOKENS_TOTAL: &str = help::TOKENS_TOTAL;
+
+#[doc(hidden)]
+#[deprecated(
+    since = "0.2.0",
+    note = "HELP texts are not part of the API: docs/metrics.md lists them"
+)]
+pub const HELP_REQUESTS_TOTAL: &str = help::REQUESTS_TOTAL;
+
+#[doc(hidden)]
+#[deprecated(
+    since = "0.2.0",
+    note = "HELP texts are not part of the API: docs/metrics.md lists them"
+)]
+pub const HELP_REQUEST_LATENCY: &str = help::REQUEST_LATENCY;
+
+#[doc(hidden)]
+#[deprecated(
+    since = "0.2.0",
+    note = "HELP texts are not part of the API: docs/metrics.md lists them"
+)]
+pub const HELP_PREDICTIONS_TOTAL: &str = help::PREDICTIONS_TOTAL;
+
+#[doc(hidden)]
+#[deprecated(
+    since = "0.2.0",
+    note = "HELP texts are not part of the API: docs/metrics.md lists them"
+)]
+pub const HELP_INPROGRESS: &str = help::INPROGRESS;
+
+#[doc(hidden)]
+#[deprecated(
+    since = "0.2.0",
+    note = "HELP texts are not part of the API: docs/metrics.md lists them"
+)]
+pub const HELP_STAGE_DURATION: &str = help::STAGE_DURATION;
+
+#[doc(hidden)]
+#[deprecated(
+    since = "0.2.0",
+    note = "HELP texts are not part of the API: docs/metrics.md lists them"
+)]
+pub const HELP_BATCH_SIZE: &str = help::BATCH_SIZE;
+
+#[doc(hidden)]
+#[deprecated(
+    since = "0.2.0",
+    note = "HELP texts are not part of the API: docs/metrics.md lists them"
+)]
+pub const HELP_PREDICTION_CONFIDENCE: &str = help::PREDICTION_CONFIDENCE;
+
+#[doc(hidden)]
+#[deprecated(
+    since = "0.2.0",
+    note = "HELP texts are not part of the API: docs/metrics.md lists them"
+)]
+pub const HELP_MODEL_INFO: &str = help::MODEL_INFO;
+
+#[doc(hidden)]
+#[deprecated(
+    since = "0.2.0",
+    note = "HELP texts are not part of the API: docs/metrics.md lists them"
+)]
+pub const HELP_MODEL_LOAD_DURATION: &str = help::MODEL_LOAD_DURATION;
 
 /// Default latency histogram boundaries, in seconds.
 ///

@@ -30,8 +30,8 @@ use http::{Request, Response, Uri};
 use http_body::Body;
 use http_body_util::Full;
 use inference_monitor::{
-    monitor, GrpcClassifier, InferenceMonitorLayer, ModelMonitor, Monitor, Outcome, Prediction,
-    Signal, Stage,
+    classify::GrpcClassifier, monitor, InferenceMonitorLayer, ModelMonitor, Monitor, Outcome,
+    Prediction, Signal, Stage,
 };
 use tower::{service_fn, Layer, Service};
 
@@ -451,15 +451,20 @@ fn the_signals_make_no_allocation_after_first_use() {
         let mut request = lazy.start();
         let signals = request.signals();
         signals.queue_wait();
-        request.stage(Stage::Predict, std::time::Duration::from_micros(3));
-        request.predicted_with_confidence("approved", 0.71);
-        black_box(request.predicted_batch(["approved", "rejected"]));
+        request
+            .signals()
+            .record(Stage::Predict, std::time::Duration::from_micros(3));
+        request.predicted("approved");
+        request.signals().confidence(0.71);
+        black_box(request.signals().predicted_batch(["approved", "rejected"]));
         request.finish(Outcome::Success);
     };
     let mut direct = || {
-        model.confidence(0.5);
-        model.batch_size(1);
-        model.stage(Stage::Queue, std::time::Duration::ZERO);
+        model.signals().confidence(0.5);
+        model.signals().batch_size(1);
+        model
+            .signals()
+            .record(Stage::Queue, std::time::Duration::ZERO);
         model.loaded_in(std::time::Duration::from_millis(3));
     };
     let cases: [(&str, &mut dyn FnMut()); 3] = [
@@ -596,8 +601,9 @@ fn the_prometheus_recorder_allocates_nothing_per_signal() {
         let signals = request.signals();
         signals.queue_wait();
         black_box(signals.time(Stage::Predict).stop());
-        request.predicted_with_confidence("approved", 0.96);
-        black_box(request.predicted_batch(["approved", "rejected"]));
+        request.predicted("approved");
+        request.signals().confidence(0.96);
+        black_box(request.signals().predicted_batch(["approved", "rejected"]));
         request.finish(Outcome::Success);
         model.loaded_in(std::time::Duration::from_millis(5));
     };

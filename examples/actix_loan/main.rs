@@ -52,7 +52,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use inference_monitor::integrations::actix::{metrics_response, InferenceMonitor, PredictionExt};
-use inference_monitor::{MetricsAuth, MetricsHandle, ModelMonitor, Outcome};
+use inference_monitor::{exporter::prometheus::MetricsAuth, MetricsHandle, ModelMonitor, Outcome};
 
 use loan_model::api::{self, ApiResponse, BodyError};
 use loan_model::LoanModel;

@@ -52,7 +52,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, get_service, post};
 use axum::{Extension, Json, Router};
 use inference_monitor::{
-    InferenceMonitorLayer, MetricsService, Monitor, Prediction, Signal, Signals, Stage,
+    exporter::prometheus::MetricsService, InferenceMonitorLayer, Monitor, Prediction, Signal,
+    Signals, Stage,
 };
 
 use loan_model::api::{self, ApiResponse, BodyError};

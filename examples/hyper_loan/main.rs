@@ -46,7 +46,9 @@ use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use inference_monitor::{InferenceMonitorLayer, MetricsService, Monitor, Prediction};
+use inference_monitor::{
+    exporter::prometheus::MetricsService, InferenceMonitorLayer, Monitor, Prediction,
+};
 use tower::{Layer, Service, ServiceExt};
 
 use loan_model::api::{self, ApiResponse, BodyError};

@@ -5,7 +5,9 @@
 use std::net::SocketAddr;
 
 use inference_monitor::{
-    Dashboard, DashboardService, MetricsAuth, MetricsHandle, MetricsService, Monitor,
+    dashboard::DashboardService,
+    exporter::prometheus::{MetricsAuth, MetricsService},
+    Dashboard, MetricsHandle, Monitor,
 };
 
 use super::{api, LABELS};

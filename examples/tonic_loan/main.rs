@@ -46,7 +46,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use inference_monitor::{GrpcClassifier, InferenceMonitorLayer, Prediction};
+use inference_monitor::{classify::GrpcClassifier, InferenceMonitorLayer, Prediction};
 use serde_json::json;
 use tonic::body::Body;
 use tonic::transport::server::TcpIncoming;

@@ -3,7 +3,7 @@
 
 use http::{HeaderMap, StatusCode};
 
-use super::ClassifyResponse;
+use super::ClassifyOutcome;
 use crate::Outcome;
 
 /// The header (or trailer) that carries a gRPC call's status code.
@@ -14,7 +14,7 @@ const GRPC_STATUS: &str = "grpc-status";
 /// ended, not by its HTTP status (which is `200` for almost every gRPC answer).
 ///
 /// ```
-/// use inference_monitor::{GrpcClassifier, InferenceMonitorLayer};
+/// use inference_monitor::{InferenceMonitorLayer, classify::GrpcClassifier};
 ///
 /// let layer = InferenceMonitorLayer::new("ranker").classify_with(GrpcClassifier);
 /// # let _ = layer;
@@ -26,7 +26,7 @@ const GRPC_STATUS: &str = "grpc-status";
 ///   recorded at the trailers frame, with the outcome they give.
 /// - A response that is not gRPC (its `content-type` does not start with `application/grpc`,
 ///   such as a REST route on the same server) is classified by its HTTP status, like
-///   [`StatusClassifier`](crate::StatusClassifier) does. So is a gRPC-Web response
+///   [`StatusClassifier`](crate::classify::StatusClassifier) does. So is a gRPC-Web response
 ///   (`application/grpc-web…`) without `grpc-status` in its headers: gRPC-Web carries its
 ///   trailers inside the body. Put the layer inside the gRPC-Web translation (tonic-web's
 ///   layer), where the responses are plain gRPC, to classify them by their trailers.
@@ -42,8 +42,8 @@ const GRPC_STATUS: &str = "grpc-status";
 /// the table and the reasons.
 ///
 /// Trailers are read only at the end of the body, so use it with the default
-/// [`LatencyEnd::EndOfBody`](crate::LatencyEnd::EndOfBody): with
-/// [`LatencyEnd::Headers`](crate::LatencyEnd::Headers) a response that is not trailers-only is
+/// [`LatencyEnd::EndOfBody`](crate::tower::LatencyEnd::EndOfBody): with
+/// [`LatencyEnd::Headers`](crate::tower::LatencyEnd::Headers) a response that is not trailers-only is
 /// recorded at its headers, before its status is known (as `server_error`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GrpcClassifier;
@@ -59,7 +59,7 @@ impl GrpcClassifier {
     /// | 2 `UNKNOWN`, 4 `DEADLINE_EXCEEDED`, 10 `ABORTED`, 12 `UNIMPLEMENTED`, 13 `INTERNAL`, 14 `UNAVAILABLE`, 15 `DATA_LOSS`, any other | `server_error` |
     ///
     /// ```
-    /// use inference_monitor::{GrpcClassifier, Outcome};
+    /// use inference_monitor::{Outcome, classify::GrpcClassifier};
     ///
     /// assert_eq!(GrpcClassifier::outcome_of(0), Outcome::Success);
     /// assert_eq!(GrpcClassifier::outcome_of(3), Outcome::ClientError);
@@ -113,7 +113,7 @@ fn code_of_http_status(status: StatusCode) -> u32 {
     }
 }
 
-impl ClassifyResponse for GrpcClassifier {
+impl ClassifyOutcome for GrpcClassifier {
     fn classify_response(&self, status: StatusCode, headers: &HeaderMap) -> Outcome {
         if let Some(outcome) = from_grpc_status(headers) {
             return outcome;

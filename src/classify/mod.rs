@@ -29,7 +29,7 @@ pub use grpc::GrpcClassifier;
 /// });
 /// # let _ = layer;
 /// ```
-pub trait ClassifyResponse {
+pub trait ClassifyOutcome {
     /// The outcome of a response with this status and these headers.
     fn classify_response(&self, status: StatusCode, headers: &HeaderMap) -> Outcome;
 
@@ -62,13 +62,13 @@ pub trait ClassifyResponse {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StatusClassifier;
 
-impl ClassifyResponse for StatusClassifier {
+impl ClassifyOutcome for StatusClassifier {
     fn classify_response(&self, status: StatusCode, _headers: &HeaderMap) -> Outcome {
         Outcome::from_status(status)
     }
 }
 
-impl<F> ClassifyResponse for F
+impl<F> ClassifyOutcome for F
 where
     F: Fn(StatusCode, &HeaderMap) -> Outcome,
 {

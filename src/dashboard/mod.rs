@@ -28,7 +28,7 @@
 //!
 //! The page reads the metrics path on the origin it was served from, so serve it where
 //! `/metrics` is served: on a separate metrics listener, serve it there too. When `/metrics`
-//! wants a bearer token ([`MetricsAuth`](crate::MetricsAuth)), the page asks for the token on
+//! wants a bearer token ([`MetricsAuth`](crate::exporter::prometheus::MetricsAuth)), the page asks for the token on
 //! the first `401` and sends it as `Authorization: Bearer`; it keeps it for the browser tab
 //! only (`sessionStorage`). A token can also be given in the address's fragment,
 //! `/dashboard#token=…`, which browsers never send to the server; the page removes it from the

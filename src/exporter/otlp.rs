@@ -47,7 +47,7 @@ pub const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
 ///     .install()?;
 /// // ... serve ...
 /// otlp.shutdown()?; // exports a last time
-/// # Ok::<(), inference_monitor::OtlpError>(())
+/// # Ok::<(), inference_monitor::exporter::otlp::OtlpError>(())
 /// ```
 pub fn otlp(endpoint: impl Into<String>) -> OtlpExporter {
     OtlpExporter {

@@ -27,7 +27,6 @@ mod stage;
 
 pub use contain::recorder_panics;
 pub use model::ModelMonitor;
-pub use model::MAX_INFO_LABELS;
 pub use request::{InFlight, Observed};
 pub use signals::{Signals, StageTimer};
 pub use stage::{Signal, Stage};
@@ -171,7 +170,7 @@ impl Monitor {
     /// The bucket boundaries of each histogram of this monitor, by metric name: the latency
     /// and stage duration histograms (both [`buckets`](Self::buckets)), the batch size and the
     /// confidence histograms, and the two streaming histograms (time to first token, time per
-    /// output token: always [`DEFAULT_LATENCY_BUCKETS`](crate::names::DEFAULT_LATENCY_BUCKETS)). [`PrometheusExporter::monitor`](crate::PrometheusExporter::monitor)
+    /// output token: always [`DEFAULT_LATENCY_BUCKETS`](crate::names::DEFAULT_LATENCY_BUCKETS)). [`PrometheusExporter::monitor`](crate::exporter::prometheus::PrometheusExporter::monitor)
     /// configures them all; give them to any other exporter the same way.
     ///
     /// ```

@@ -65,6 +65,9 @@ impl fmt::Debug for ModelMonitor {
 }
 
 impl ModelMonitor {
+    /// The most extra labels [`info_with`](Self::info_with) accepts.
+    pub const MAX_INFO_LABELS: usize = 8;
+
     /// Whether `self` and `other` are the same registered model (not merely the same name:
     /// two monitors may each have a model of that name).
     pub(crate) fn same_as(&self, other: &ModelMonitor) -> bool {
@@ -150,16 +153,19 @@ impl ModelMonitor {
     }
 
     /// Records the confidence of one prediction; see [`Signals::confidence`].
+    #[deprecated(since = "0.2.0", note = "use `model.signals().confidence(c)`")]
     pub fn confidence(&self, confidence: f64) {
         self.shared().record_confidence(confidence);
     }
 
     /// Records the size of one batched call; see [`Signals::batch_size`].
+    #[deprecated(since = "0.2.0", note = "use `model.signals().batch_size(n)`")]
     pub fn batch_size(&self, size: usize) {
         self.shared().record_batch_size(size);
     }
 
     /// Records `stage` directly; see [`Signals::record`].
+    #[deprecated(since = "0.2.0", note = "use `model.signals().record(stage, took)`")]
     pub fn stage(&self, stage: Stage, took: Duration) {
         self.shared().record_stage(stage, took);
     }
@@ -191,7 +197,7 @@ impl ModelMonitor {
     ///
     /// ## Errors
     ///
-    /// [`ConfigError::InvalidInfoLabel`] when there are more than [`MAX_INFO_LABELS`] extras,
+    /// [`ConfigError::InvalidInfoLabel`] when there are more than [`MAX_INFO_LABELS`](Self::MAX_INFO_LABELS) extras,
     /// a name is not a Prometheus label name, starts with `__`, is `model` or `version`, or
     /// appears twice. Nothing is recorded then.
     ///
@@ -244,7 +250,7 @@ impl ModelMonitor {
                         let mut labels = vec![shared.model_label()];
                         labels.extend(pairs.iter().map(|(k, v)| Label::new(k.clone(), v.clone())));
                         let g = contain(|| {
-                            describe_gauge(&names.model_info, None, names::HELP_MODEL_INFO);
+                            describe_gauge(&names.model_info, None, names::help::MODEL_INFO);
                             gauge(&names.model_info, labels)
                         });
                         let Some(g) = g else { return Ok(()) };
@@ -285,7 +291,7 @@ impl ModelMonitor {
             describe_gauge(
                 &names.model_load_duration_seconds,
                 Some(Unit::Seconds),
-                names::HELP_MODEL_LOAD_DURATION,
+                names::help::MODEL_LOAD_DURATION,
             );
             gauge(
                 &names.model_load_duration_seconds,
@@ -297,15 +303,13 @@ impl ModelMonitor {
     }
 }
 
-/// The most extra labels [`ModelMonitor::info_with`] accepts.
-pub const MAX_INFO_LABELS: usize = 8;
-
 /// Checks the extra labels of [`ModelMonitor::info_with`].
 fn validate_info_labels(extra: &[(&str, &str)]) -> Result<(), ConfigError> {
-    if extra.len() > MAX_INFO_LABELS {
+    if extra.len() > ModelMonitor::MAX_INFO_LABELS {
         return Err(ConfigError::InvalidInfoLabel(format!(
-            "{} extra labels, at most {MAX_INFO_LABELS} are allowed",
-            extra.len()
+            "{} extra labels, at most {} are allowed",
+            extra.len(),
+            ModelMonitor::MAX_INFO_LABELS
         )));
     }
     for (i, (name, _)) in extra.iter().enumerate() {

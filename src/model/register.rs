@@ -21,7 +21,7 @@
 //! A recorder is known by identity only when a reused registration could never point at a
 //! recorder that has gone away:
 //!
-//! - the crate's own recorders ([`PrometheusRecorder`](crate::PrometheusRecorder),
+//! - the crate's own recorders ([`PrometheusRecorder`](crate::exporter::prometheus::PrometheusRecorder),
 //!   [`TestRecorder`](crate::testing::TestRecorder)) say who they are: each has a number of its
 //!   own, offered through a thread-local slot while a model describes its metrics ([`offer`]),
 //!   and taken only when the recorder in effect has the address and size of the one offering
@@ -181,22 +181,22 @@ fn describe_to(recorder: &dyn Recorder, names: &MetricNames) {
     recorder.describe_counter(
         key_name(&names.requests_total),
         Some(Unit::Count),
-        text(names::HELP_REQUESTS_TOTAL),
+        text(names::help::REQUESTS_TOTAL),
     );
     recorder.describe_histogram(
         key_name(&names.request_latency_seconds),
         Some(Unit::Seconds),
-        text(names::HELP_REQUEST_LATENCY),
+        text(names::help::REQUEST_LATENCY),
     );
     recorder.describe_counter(
         key_name(&names.predictions_total),
         Some(Unit::Count),
-        text(names::HELP_PREDICTIONS_TOTAL),
+        text(names::help::PREDICTIONS_TOTAL),
     );
     recorder.describe_gauge(
         key_name(&names.inprogress_requests),
         Some(Unit::Count),
-        text(names::HELP_INPROGRESS),
+        text(names::help::INPROGRESS),
     );
 }
 

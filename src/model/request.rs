@@ -84,30 +84,21 @@ impl InFlight {
 
     /// Reports the predicted label and the confidence the model gave it: [`predicted`](Self::predicted)
     /// and [`Signals::confidence`] (a value outside `0..=1` is dropped).
+    #[deprecated(
+        since = "0.2.0",
+        note = "use `request.predicted(label)` and `request.signals().confidence(c)`"
+    )]
     #[inline]
     pub fn predicted_with_confidence(&mut self, label: &str, confidence: f64) -> &mut Self {
         self.model.shared().record_confidence(confidence);
         self.predicted(label)
     }
 
-    /// Reports a batched call's predictions: each label is counted now in
-    /// `inference_predictions_total{model,label}`, and the number of labels is recorded once in
-    /// `inference_batch_size{model}`. Use it instead of [`predicted`](Self::predicted), which
-    /// holds one label. Returns the number of labels.
-    ///
-    /// ```
-    /// use inference_monitor::{ModelMonitor, Outcome};
-    /// # let recorder = inference_monitor::testing::TestRecorder::new();
-    /// # let _local = recorder.local();
-    /// let loan = ModelMonitor::new("loan");
-    /// let mut request = loan.start();
-    /// let scores = [0.9, 0.2, 0.7];
-    /// let n = request.predicted_batch(scores.iter().map(|p| if *p >= 0.5 { "approved" } else { "rejected" }));
-    /// request.finish(Outcome::Success);
-    /// assert_eq!(n, 3);
-    /// assert_eq!(recorder.histogram("inference_batch_size", &[("model", "loan")]), Some(vec![3.0]));
-    /// assert_eq!(recorder.counter("inference_predictions_total", &[("model", "loan"), ("label", "approved")]), Some(2));
-    /// ```
+    /// Reports a batched call's predictions; see [`Signals::predicted_batch`].
+    #[deprecated(
+        since = "0.2.0",
+        note = "use `request.signals().predicted_batch(labels)`"
+    )]
     #[allow(clippy::must_use_candidate)]
     pub fn predicted_batch<'a>(&mut self, labels: impl IntoIterator<Item = &'a str>) -> usize {
         self.model.shared().predicted_batch(labels)
@@ -121,12 +112,14 @@ impl InFlight {
     }
 
     /// Records `took` as one observation of `stage` for this request's model.
+    #[deprecated(since = "0.2.0", note = "use `request.signals().record(stage, took)`")]
     #[inline]
     pub fn stage(&self, stage: Stage, took: Duration) {
         self.model.shared().record_stage(stage, took);
     }
 
     /// Records the confidence of this request's answer; see [`Signals::confidence`].
+    #[deprecated(since = "0.2.0", note = "use `request.signals().confidence(c)`")]
     #[inline]
     pub fn confidence(&self, confidence: f64) {
         self.model.shared().record_confidence(confidence);

@@ -196,7 +196,7 @@ impl ModelShared {
             describe_histogram(
                 &names.stage_duration_seconds,
                 Some(Unit::Seconds),
-                names::HELP_STAGE_DURATION,
+                names::help::STAGE_DURATION,
             );
             Stage::ALL.map(|stage| {
                 histogram(
@@ -213,7 +213,11 @@ impl ModelShared {
     fn batch(&self) -> &Histogram {
         self.signals.batch.get_or_init(|| {
             let names = self.monitor().names();
-            describe_histogram(&names.batch_size, Some(Unit::Count), names::HELP_BATCH_SIZE);
+            describe_histogram(
+                &names.batch_size,
+                Some(Unit::Count),
+                names::help::BATCH_SIZE,
+            );
             histogram(&names.batch_size, vec![self.model_label()])
         })
     }
@@ -224,7 +228,7 @@ impl ModelShared {
             describe_histogram(
                 &names.prediction_confidence,
                 None,
-                names::HELP_PREDICTION_CONFIDENCE,
+                names::help::PREDICTION_CONFIDENCE,
             );
             histogram(&names.prediction_confidence, vec![self.model_label()])
         })
@@ -316,17 +320,17 @@ impl StreamHandles {
         describe_histogram(
             &names.time_to_first_token_seconds,
             Some(Unit::Seconds),
-            names::HELP_TIME_TO_FIRST_TOKEN,
+            names::help::TIME_TO_FIRST_TOKEN,
         );
         describe_histogram(
             &names.time_per_output_token_seconds,
             Some(Unit::Seconds),
-            names::HELP_TIME_PER_OUTPUT_TOKEN,
+            names::help::TIME_PER_OUTPUT_TOKEN,
         );
         describe_counter(
             &names.tokens_total,
             Some(Unit::Count),
-            names::HELP_TOKENS_TOTAL,
+            names::help::TOKENS_TOTAL,
         );
         let model_label = || Label::new(names::LABEL_MODEL, model.clone());
         let tokens = |kind: &'static str| {

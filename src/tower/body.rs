@@ -8,12 +8,12 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::streaming::StreamState;
-use crate::classify::{ClassifyResponse, StatusClassifier};
+use crate::classify::{ClassifyOutcome, StatusClassifier};
 use crate::model::poll_recording_panics;
 use crate::{InFlight, Outcome};
 
 pin_project! {
-    /// Response body of [`InferenceMonitorService`](crate::InferenceMonitorService).
+    /// Response body of [`InferenceMonitorService`](crate::tower::InferenceMonitorService).
     ///
     /// The request is recorded when the body ends: on its last frame (when
     /// `is_end_stream()` turns true, since the consumer may not poll again), on `None`, or on a
@@ -21,9 +21,9 @@ pin_project! {
     /// the request counts as `cancelled`.
     ///
     /// With a classifier that reads trailers (`C::READS_TRAILERS`, such as
-    /// [`GrpcClassifier`](crate::GrpcClassifier)), a trailers frame ends the request too, with
+    /// [`GrpcClassifier`](crate::classify::GrpcClassifier)), a trailers frame ends the request too, with
     /// the outcome the trailers give. `S` follows the data frames for the streaming signals
-    /// ([`StreamClock`](crate::StreamClock)); by default it is `()`, which does nothing.
+    /// ([`StreamClock`](crate::tower::StreamClock)); by default it is `()`, which does nothing.
     pub struct ResponseBody<B, C = StatusClassifier, S = ()> {
         #[pin]
         inner: B,
@@ -78,7 +78,7 @@ impl<B: fmt::Debug, C, S> fmt::Debug for ResponseBody<B, C, S> {
     }
 }
 
-impl<B: Body, C: ClassifyResponse, S: StreamState> Body for ResponseBody<B, C, S> {
+impl<B: Body, C: ClassifyOutcome, S: StreamState> Body for ResponseBody<B, C, S> {
     type Data = B::Data;
     type Error = B::Error;
 

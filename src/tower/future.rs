@@ -1,4 +1,4 @@
-//! [`ResponseFuture`]: the future of [`InferenceMonitorService`](crate::InferenceMonitorService).
+//! [`ResponseFuture`]: the future of [`InferenceMonitorService`](crate::tower::InferenceMonitorService).
 
 use std::fmt;
 use std::future::Future;
@@ -11,12 +11,12 @@ use super::body::ResponseBody;
 use super::report::Prediction;
 use super::streaming::{NoStreaming, TrackStream};
 use super::LatencyEnd;
-use crate::classify::ClassifyResponse;
+use crate::classify::ClassifyOutcome;
 use crate::model::poll_recording_panics;
 use crate::InFlight;
 
 pin_project! {
-    /// Response future of [`InferenceMonitorService`](crate::InferenceMonitorService).
+    /// Response future of [`InferenceMonitorService`](crate::tower::InferenceMonitorService).
     ///
     /// It holds the request's guard until the response arrives, then hands it to the
     /// [`ResponseBody`] (or records at once when the body is empty or
@@ -74,7 +74,7 @@ impl<F, C, T, B, E> Future for ResponseFuture<F, C, T>
 where
     F: Future<Output = Result<http::Response<B>, E>>,
     B: http_body::Body,
-    C: ClassifyResponse,
+    C: ClassifyOutcome,
     T: TrackStream,
 {
     type Output = Result<http::Response<ResponseBody<B, C, T::State>>, E>;

@@ -10,7 +10,7 @@ use super::source::{
 };
 use super::streaming::{NoStreaming, Streaming};
 use super::{LatencyEnd, RequestHead};
-use crate::classify::{ClassifyResponse, StatusClassifier};
+use crate::classify::{ClassifyOutcome, StatusClassifier};
 use crate::{ModelMonitor, Monitor};
 
 /// A tower [`Layer`] that monitors every request to the service it wraps with the four
@@ -37,7 +37,7 @@ use crate::{ModelMonitor, Monitor};
 /// is counted as `cancelled`, one that panics as `server_error`.
 ///
 /// The layer is its own builder: [`classify_with`](Self::classify_with) replaces the outcome
-/// classifier (for gRPC: [`GrpcClassifier`](crate::GrpcClassifier)),
+/// classifier (for gRPC: [`GrpcClassifier`](crate::classify::GrpcClassifier)),
 /// [`latency_until`](Self::latency_until) moves the end of the measurement,
 /// [`streaming`](Self::streaming) adds the signals of streamed generation. The model comes from
 /// the layer ([`new`](Self::new)), the request's Open Inference Protocol path
@@ -110,7 +110,7 @@ where
     /// named and reused:
     ///
     /// ```
-    /// use inference_monitor::{InferenceMonitorLayer, Monitor, RequestHead};
+    /// use inference_monitor::{InferenceMonitorLayer, Monitor, tower::RequestHead};
     ///
     /// fn tenant_model(head: RequestHead<'_>) -> Option<&str> {
     ///     head.headers().get("x-model")?.to_str().ok()
@@ -123,7 +123,7 @@ where
     /// and "one type is more general than the other"):
     ///
     /// ```compile_fail
-    /// use inference_monitor::{InferenceMonitorLayer, Monitor, RequestHead};
+    /// use inference_monitor::{InferenceMonitorLayer, Monitor, tower::RequestHead};
     ///
     /// let select = |head: RequestHead<'_>| head.headers().get("x-model")?.to_str().ok();
     /// let layer = InferenceMonitorLayer::from_request(&Monitor::new(), "unknown", select);
@@ -248,11 +248,11 @@ impl<C, T> InferenceMonitorLayer<OpenInference, C, T> {
 }
 
 impl<M, C, T> InferenceMonitorLayer<M, C, T> {
-    /// Replaces the outcome classifier (a [`ClassifyResponse`], or a closure
+    /// Replaces the outcome classifier (a [`ClassifyOutcome`], or a closure
     /// `Fn(StatusCode, &HeaderMap) -> Outcome`).
     ///
     /// Defaults to [`StatusClassifier`]: 4xx is `client_error`, 5xx `server_error`.
-    pub fn classify_with<C2: ClassifyResponse>(
+    pub fn classify_with<C2: ClassifyOutcome>(
         self,
         classifier: C2,
     ) -> InferenceMonitorLayer<M, C2, T> {
@@ -382,8 +382,10 @@ mod tests {
                     -> std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>,
             >,
         >,
-        L::Service:
-            Service<http::Request<()>, Response = http::Response<crate::ResponseBody<String>>>,
+        L::Service: Service<
+            http::Request<()>,
+            Response = http::Response<crate::tower::ResponseBody<String>>,
+        >,
     {
         fn ok(
             _: http::Request<()>,

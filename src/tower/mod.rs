@@ -58,7 +58,7 @@ pub trait ModelSource {
 /// [`InferenceMonitorLayer::from_request`].
 ///
 /// ```
-/// use inference_monitor::RequestHead;
+/// use inference_monitor::tower::RequestHead;
 ///
 /// let request = http::Request::get("/v2/models/loan/infer").body(()).unwrap();
 /// let head = RequestHead::of(&request);

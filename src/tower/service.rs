@@ -8,12 +8,12 @@ use tower_service::Service;
 use super::future::ResponseFuture;
 use super::streaming::{NoStreaming, TrackStream};
 use super::{LatencyEnd, ModelSource};
-use crate::classify::ClassifyResponse;
+use crate::classify::ClassifyOutcome;
 
 /// A service monitored by [`InferenceMonitorLayer`](crate::InferenceMonitorLayer).
 ///
 /// Its error type is the inner service's, unchanged; its response body is
-/// [`ResponseBody`](crate::ResponseBody), which ends the measurement at the end of the body.
+/// [`ResponseBody`](super::ResponseBody), which ends the measurement at the end of the body.
 #[derive(Clone)]
 pub struct InferenceMonitorService<S, M, C, T = NoStreaming> {
     pub(crate) inner: S,
@@ -55,11 +55,11 @@ impl<S, M, C, T, ReqBody, ResBody> Service<http::Request<ReqBody>>
 where
     S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
     M: ModelSource,
-    C: ClassifyResponse + Clone,
+    C: ClassifyOutcome + Clone,
     T: TrackStream,
     ResBody: http_body::Body,
 {
-    type Response = http::Response<crate::ResponseBody<ResBody, C, T::State>>;
+    type Response = http::Response<super::ResponseBody<ResBody, C, T::State>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, C, T>;
 

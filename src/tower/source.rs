@@ -156,7 +156,7 @@ impl OpenInference {
     /// The model of `path`, if it is an inference path of the protocol.
     ///
     /// ```
-    /// use inference_monitor::OpenInference;
+    /// use inference_monitor::tower::OpenInference;
     ///
     /// assert_eq!(OpenInference::model_in_path("/v2/models/loan/infer"), Some("loan"));
     /// assert_eq!(OpenInference::model_in_path("/v2/models/loan/versions/3/infer"), Some("loan"));

@@ -132,7 +132,7 @@ mod middleware {
         metrics_response, InferenceMonitor, PredictionExt,
     };
     use inference_monitor::testing::TestRecorder;
-    use inference_monitor::{LatencyEnd, ModelMonitor, Outcome, Prediction};
+    use inference_monitor::{tower::LatencyEnd, ModelMonitor, Outcome, Prediction};
 
     /// The four counts of model `loan`, in `Outcome::ALL` order.
     fn counts(recorder: &TestRecorder) -> [Option<u64>; 4] {

@@ -16,8 +16,8 @@ use http::{Request, Response};
 use http_body_util::Full;
 use inference_monitor::testing::TestRecorder;
 use inference_monitor::{
-    InferenceMonitorLayer, MetricsHandle, ModelMonitor, Monitor, Outcome, Prediction,
-    PrometheusRecorder,
+    exporter::prometheus::PrometheusRecorder, InferenceMonitorLayer, MetricsHandle, ModelMonitor,
+    Monitor, Outcome, Prediction,
 };
 use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
@@ -482,8 +482,13 @@ fn labels_seen_at_run_time_and_in_batches_reach_the_page() {
             request.finish(Outcome::Success);
         }
     }
-    let mut batch = model.start();
-    assert_eq!(batch.predicted_batch(["setosa", "virginica", "setosa"]), 3);
+    let batch = model.start();
+    assert_eq!(
+        batch
+            .signals()
+            .predicted_batch(["setosa", "virginica", "setosa"]),
+        3
+    );
     batch.finish(Outcome::Success);
     for _ in 0..2 {
         let page = page(&metrics);

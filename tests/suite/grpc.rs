@@ -10,7 +10,11 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use inference_monitor::testing::TestRecorder;
-use inference_monitor::{FixedModel, GrpcClassifier, InferenceMonitorLayer, ResponseBody};
+use inference_monitor::{
+    classify::GrpcClassifier,
+    tower::{FixedModel, ResponseBody},
+    InferenceMonitorLayer,
+};
 use tower::{service_fn, Layer, ServiceExt};
 
 use crate::common::frames;

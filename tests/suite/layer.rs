@@ -12,7 +12,7 @@ use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
 use inference_monitor::testing::TestRecorder;
 use inference_monitor::{
-    InferenceMonitorLayer, LatencyEnd, MetricNames, Monitor, Outcome, Prediction,
+    tower::LatencyEnd, InferenceMonitorLayer, MetricNames, Monitor, Outcome, Prediction,
 };
 use tower::{service_fn, Layer, Service, ServiceExt};
 
@@ -543,4 +543,38 @@ async fn only_paths_monitors_those_paths_and_passes_the_rest_through() {
     }
     assert_eq!(requests(&rec, "loan", "cancelled"), Some(1));
     assert_eq!(inprogress(&rec, "loan"), Some(0.0));
+}
+
+/// The crate root's old paths still build for one release (deprecated aliases): a layer made
+/// with them records as one made with the new paths.
+#[tokio::test]
+#[allow(deprecated)]
+async fn the_old_root_paths_still_build_and_record() {
+    use inference_monitor::{GrpcClassifier, LatencyEnd, RequestHead, StatusClassifier};
+
+    let recorder = TestRecorder::new();
+    let _local = recorder.local();
+    fn by_header(head: RequestHead<'_>) -> Option<&str> {
+        head.headers().get("x-model")?.to_str().ok()
+    }
+    let monitor = inference_monitor::Monitor::new();
+    let layer = InferenceMonitorLayer::from_request(&monitor, "fallback", by_header)
+        .classify_with(StatusClassifier)
+        .latency_until(LatencyEnd::Headers);
+    let service = layer.layer(service_fn(|_: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(bytes::Bytes::from_static(b"ok"))))
+    }));
+    let request = Request::get("/").header("x-model", "old").body(()).unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response.into_body().collect().await.unwrap());
+    assert_eq!(
+        recorder.counter(
+            "inference_requests_total",
+            &[("model", "old"), ("outcome", "success")]
+        ),
+        Some(1)
+    );
+    // A unit struct's old path works as a value too.
+    let _grpc: inference_monitor::classify::GrpcClassifier = GrpcClassifier;
 }

@@ -5,7 +5,10 @@
 use crate::common;
 
 use http::{header, Request, StatusCode};
-use inference_monitor::{prometheus, MetricsAuth, MetricsHandle, PrometheusRecorder};
+use inference_monitor::{
+    exporter::prometheus::{MetricsAuth, PrometheusRecorder},
+    prometheus, MetricsHandle,
+};
 use tower::ServiceExt;
 
 /// A recorder and its handle with one known counter recorded, so a rendered page is
@@ -20,7 +23,7 @@ fn metrics_with_a_sample() -> (PrometheusRecorder, MetricsHandle) {
 }
 
 async fn get(
-    service: inference_monitor::MetricsService,
+    service: inference_monitor::exporter::prometheus::MetricsService,
     authorization: &[&str],
 ) -> http::Response<String> {
     let mut request = Request::get("/metrics");

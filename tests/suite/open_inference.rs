@@ -10,7 +10,7 @@ use axum::Router;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use inference_monitor::testing::TestRecorder;
-use inference_monitor::{InferenceMonitorLayer, Monitor, OpenInference};
+use inference_monitor::{tower::OpenInference, InferenceMonitorLayer, Monitor};
 use tower::{service_fn, Layer, Service, ServiceExt};
 
 type Bytes = axum::body::Bytes;
@@ -50,8 +50,10 @@ fn ok_service() -> impl Service<
 
 async fn post_to<S>(svc: &S, path: &str)
 where
-    S: Service<Request<()>, Response = Response<inference_monitor::ResponseBody<Full<Bytes>>>>
-        + Clone,
+    S: Service<
+            Request<()>,
+            Response = Response<inference_monitor::tower::ResponseBody<Full<Bytes>>>,
+        > + Clone,
     S::Error: std::fmt::Debug,
 {
     let res = svc

@@ -15,7 +15,7 @@ use common::by_hand::{call, drain, noop_waker, now};
 use common::Exposition;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
-use inference_monitor::{InferenceMonitorLayer, Monitor, OtlpError, Prediction};
+use inference_monitor::{exporter::otlp::OtlpError, InferenceMonitorLayer, Monitor, Prediction};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, AggregationTemporality};

@@ -30,7 +30,7 @@ async fn drive<S>(svc: S)
 where
     S: tower::Service<
         Request<Full<Bytes>>,
-        Response = Response<inference_monitor::ResponseBody<Full<Bytes>>>,
+        Response = Response<inference_monitor::tower::ResponseBody<Full<Bytes>>>,
     >,
     S::Error: std::fmt::Debug,
 {

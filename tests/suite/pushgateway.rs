@@ -8,7 +8,10 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::stack::{self, require};
-use inference_monitor::{monitor, Monitor, PushError, Pushgateway};
+use inference_monitor::{
+    exporter::prometheus::{PushError, Pushgateway},
+    monitor, Monitor,
+};
 
 /// A monitor with three successes and one failure of model `batch`, recorded into its own
 /// Prometheus recorder.

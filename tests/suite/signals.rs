@@ -40,7 +40,9 @@ fn stages_are_recorded_exactly_and_registered_together() {
     let signals = model.signals();
     signals.record(Stage::Queue, Duration::from_millis(250));
     signals.record(Stage::Queue, Duration::from_micros(1500));
-    model.stage(Stage::Postprocess, Duration::from_secs(2));
+    model
+        .signals()
+        .record(Stage::Postprocess, Duration::from_secs(2));
     let timer = signals.time(Stage::Predict);
     std::thread::sleep(Duration::from_millis(5));
     let took = timer.stop(); // recorded once, not again when dropped
@@ -71,8 +73,11 @@ fn a_requests_signals_measure_the_queue_from_the_start_of_the_request() {
     let signals = request.signals();
     let waited = signals.queue_wait();
     assert!(waited >= Duration::from_millis(20), "{waited:?}");
-    request.stage(Stage::Predict, Duration::from_millis(4));
-    request.predicted_with_confidence("approved", 0.75);
+    request
+        .signals()
+        .record(Stage::Predict, Duration::from_millis(4));
+    request.predicted("approved");
+    request.signals().confidence(0.75);
     request.finish(Outcome::Success);
 
     assert_eq!(
@@ -109,11 +114,11 @@ fn confidence_outside_zero_to_one_is_dropped_not_recorded() {
         f64::INFINITY,
         f64::NEG_INFINITY,
     ] {
-        model.confidence(p);
+        model.signals().confidence(p);
     }
     let request = model.start();
-    request.confidence(f64::NAN);
-    request.confidence(0.25);
+    request.signals().confidence(f64::NAN);
+    request.signals().confidence(0.25);
     request.finish(Outcome::Success);
     assert_eq!(
         recorder.histogram(CONFIDENCE, &[("model", "loan")]),
@@ -131,11 +136,13 @@ fn a_batch_counts_each_label_and_its_size_once_through_the_limiter() {
         .build()
         .unwrap();
     let model = monitor.model("loan");
-    let mut request = model.start();
-    let n = request.predicted_batch(["approved", "rejected", "approved", "maybe", "perhaps"]);
+    let request = model.start();
+    let n = request
+        .signals()
+        .predicted_batch(["approved", "rejected", "approved", "maybe", "perhaps"]);
     request.finish(Outcome::Success);
     assert_eq!(n, 5);
-    model.batch_size(1);
+    model.signals().batch_size(1);
     assert_eq!(model.signals().predicted_batch([]), 0);
 
     let predictions = |label| {
@@ -266,9 +273,11 @@ fn a_prefix_names_every_signal() {
         .build()
         .unwrap()
         .model("chat");
-    model.stage(Stage::Predict, Duration::from_secs(1));
-    model.batch_size(8);
-    model.confidence(0.5);
+    model
+        .signals()
+        .record(Stage::Predict, Duration::from_secs(1));
+    model.signals().batch_size(8);
+    model.signals().confidence(0.5);
     model.info("v1");
     model.loaded_in(Duration::from_secs(3));
     let m = [("model", "chat")];
@@ -353,14 +362,20 @@ fn the_prometheus_text_has_the_signal_buckets_and_exact_counts() {
 
     // Boundaries are inclusive: 0.5 is in le="0.5", 0.95 in le="0.95".
     for p in [0.05, 0.5, 0.55, 0.95, 0.97, 0.9995, 1.0, f64::NAN, 2.0] {
-        model.confidence(p);
+        model.signals().confidence(p);
     }
     for n in [1, 3, 4, 1000, 1025] {
-        model.batch_size(n);
+        model.signals().batch_size(n);
     }
-    model.stage(Stage::Predict, Duration::from_millis(20));
-    model.stage(Stage::Predict, Duration::from_millis(50));
-    model.stage(Stage::Predict, Duration::from_secs(120));
+    model
+        .signals()
+        .record(Stage::Predict, Duration::from_millis(20));
+    model
+        .signals()
+        .record(Stage::Predict, Duration::from_millis(50));
+    model
+        .signals()
+        .record(Stage::Predict, Duration::from_secs(120));
 
     let text = metrics.render();
     let confidence = |le: &str| {
@@ -468,8 +483,8 @@ fn a_prefixed_monitor_gives_the_exporter_its_signal_buckets() {
         .unwrap();
     let _local = metrics::set_default_local_recorder(&recorder);
     let model = monitor.model("chat");
-    model.batch_size(10);
-    model.confidence(0.92);
+    model.signals().batch_size(10);
+    model.signals().confidence(0.92);
     let text = metrics.render();
     let bucket = |series: &str| line_value(&text, series);
     assert_eq!(
@@ -584,10 +599,10 @@ fn promtool_finds_nothing_to_say_about_the_signals() {
         .build()
         .unwrap();
     let model = monitor.model("loan");
-    let mut request = model.start();
-    request.predicted_batch(["approved", "rejected"]);
+    let request = model.start();
+    request.signals().predicted_batch(["approved", "rejected"]);
     request.signals().queue_wait();
-    request.confidence(0.9);
+    request.signals().confidence(0.9);
     request.finish(Outcome::Success);
     model
         .info_with("logreg-v1", &[("framework", "none")])
@@ -677,4 +692,42 @@ async fn the_macro_reports_a_confidence_from_the_output() {
         ),
         Some(1)
     );
+}
+
+/// The entry points deprecated in favour of `Signals` still record, one release, exactly as
+/// their replacements do.
+#[test]
+#[allow(deprecated)]
+fn the_deprecated_entry_points_record_as_signals_does() {
+    let recorder = TestRecorder::new();
+    let _local = recorder.local();
+    let model = ModelMonitor::new("old");
+    model.stage(Stage::Queue, Duration::from_millis(4));
+    model.confidence(0.75);
+    model.batch_size(3);
+    let mut request = model.start();
+    request.stage(Stage::Predict, Duration::from_millis(2));
+    request.confidence(0.5);
+    request.predicted_with_confidence("approved", 0.25);
+    assert_eq!(request.predicted_batch(["rejected", "rejected"]), 2);
+    request.finish(Outcome::Success);
+
+    assert_eq!(stage(&recorder, "old", "queue"), Some(vec![0.004]));
+    assert_eq!(stage(&recorder, "old", "predict"), Some(vec![0.002]));
+    assert_eq!(
+        recorder.histogram(CONFIDENCE, &[("model", "old")]),
+        Some(vec![0.75, 0.5, 0.25])
+    );
+    assert_eq!(
+        recorder.histogram(BATCH, &[("model", "old")]),
+        Some(vec![3.0, 2.0])
+    );
+    let predictions = |label| {
+        recorder.counter(
+            "inference_predictions_total",
+            &[("model", "old"), ("label", label)],
+        )
+    };
+    assert_eq!(predictions("approved"), Some(1));
+    assert_eq!(predictions("rejected"), Some(2));
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::{HeaderValue, Request, Response};
 use http_body::{Body, Frame};
 use inference_monitor::testing::TestRecorder;
-use inference_monitor::{InferenceMonitorLayer, LatencyEnd, Monitor, TokenUsage};
+use inference_monitor::{tower::LatencyEnd, InferenceMonitorLayer, Monitor, TokenUsage};
 use tower::{service_fn, Layer, Service, ServiceExt};
 
 use crate::common::frames;

@@ -46,7 +46,7 @@ const REALM: &str = "metrics";
 /// ([`basic`](Self::basic)), or several of them ([`or_bearer`](Self::or_bearer),
 /// [`or_basic`](Self::or_basic)).
 ///
-/// Use it with [`MetricsService::with_auth`](crate::MetricsService::with_auth), or call
+/// Use it with [`MetricsService::with_auth`](crate::exporter::prometheus::MetricsService::with_auth), or call
 /// [`allows`](Self::allows) and [`unauthorized`](Self::unauthorized) from your own handler
 /// (actix-web, for example).
 ///

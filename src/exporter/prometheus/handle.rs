@@ -110,7 +110,7 @@ impl MetricsService {
     /// for it.
     ///
     /// ```
-    /// use inference_monitor::MetricsAuth;
+    /// use inference_monitor::exporter::prometheus::MetricsAuth;
     /// use tower::ServiceExt;
     ///
     /// # let (_recorder, metrics) = inference_monitor::prometheus().build()?;

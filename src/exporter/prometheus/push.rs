@@ -30,7 +30,7 @@ pub const DEFAULT_PUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// A Pushgateway and the group to push to: the job and optional grouping labels.
 ///
 /// ```no_run
-/// use inference_monitor::Pushgateway;
+/// use inference_monitor::exporter::prometheus::Pushgateway;
 ///
 /// let metrics = inference_monitor::prometheus().install()?;
 /// // ... score the batch ...

@@ -10,7 +10,7 @@ use super::histograms::Histograms;
 use super::text::escaped_backslashes;
 use crate::fast::{self, Samplers};
 
-/// The recorder built by [`PrometheusExporter::build`](crate::PrometheusExporter::build).
+/// The recorder built by [`PrometheusExporter::build`](crate::exporter::prometheus::PrometheusExporter::build).
 ///
 /// Counters and gauges go to metrics-exporter-prometheus. Histograms are kept as bucket
 /// counters updated in place, so a sample is never lost to a concurrent scrape, costs no

@@ -13,8 +13,9 @@ use pin_project_lite::pin_project;
 
 use super::body::MonitoredBody;
 use super::helpers::classify;
-use crate::classify::ClassifyResponse;
-use crate::{InFlight, LatencyEnd, Prediction};
+use crate::classify::ClassifyOutcome;
+use crate::tower::LatencyEnd;
+use crate::{InFlight, Prediction};
 
 pin_project! {
     /// The future of [`InferenceMonitorMiddleware`].
@@ -44,7 +45,7 @@ impl<F, C, B> Future for MonitoredResponse<F, C>
 where
     F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
     B: MessageBody,
-    C: ClassifyResponse,
+    C: ClassifyOutcome,
 {
     type Output = Result<ServiceResponse<MonitoredBody<B>>, actix_web::Error>;
 

@@ -4,7 +4,7 @@
 
 use actix_web::{HttpResponse, HttpResponseBuilder};
 
-use crate::classify::ClassifyResponse;
+use crate::classify::ClassifyOutcome;
 use crate::{Outcome, Prediction};
 
 /// The status of an actix response (`http` 0.2) as an `http` 1.x status.
@@ -12,7 +12,7 @@ pub(super) fn status(status: actix_web::http::StatusCode) -> http::StatusCode {
     http::StatusCode::from_u16(status.as_u16()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-pub(super) fn classify<C: ClassifyResponse>(
+pub(super) fn classify<C: ClassifyOutcome>(
     classifier: &C,
     code: actix_web::http::StatusCode,
 ) -> Outcome {

@@ -39,7 +39,7 @@
 //! Per request, as with the tower layer:
 //!
 //! * the guard starts when the middleware is called (in-progress gauge +1);
-//! * the outcome comes from the response status, through a [`ClassifyResponse`]
+//! * the outcome comes from the response status, through a [`ClassifyOutcome`]
 //!   ([`StatusClassifier`] unless [`InferenceMonitor::classify_with`] sets another). actix
 //!   uses the `http` 0.2 types, so the classifier gets the status converted to `http` 1.x and an
 //!   **empty** header map;
@@ -81,8 +81,9 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::HttpMessage;
 
-use crate::classify::{ClassifyResponse, StatusClassifier};
-use crate::{LatencyEnd, ModelMonitor};
+use crate::classify::{ClassifyOutcome, StatusClassifier};
+use crate::tower::LatencyEnd;
+use crate::ModelMonitor;
 
 pub use body::MonitoredBody;
 pub use future::MonitoredResponse;
@@ -164,7 +165,7 @@ impl InferenceMonitor {
 }
 
 impl<C> InferenceMonitor<C> {
-    /// Replaces the outcome classifier (a [`ClassifyResponse`], or a closure
+    /// Replaces the outcome classifier (a [`ClassifyOutcome`], or a closure
     /// `Fn(http::StatusCode, &http::HeaderMap) -> Outcome`). It receives the response status
     /// and an empty header map (see the [module documentation](self)).
     ///
@@ -185,7 +186,7 @@ impl<C> InferenceMonitor<C> {
     /// let loan = InferenceMonitor::from_name("loan").classify_with(rate_limit_is_ours);
     /// # let _ = loan;
     /// ```
-    pub fn classify_with<C2: ClassifyResponse>(self, classifier: C2) -> InferenceMonitor<C2> {
+    pub fn classify_with<C2: ClassifyOutcome>(self, classifier: C2) -> InferenceMonitor<C2> {
         InferenceMonitor {
             model: self.model,
             classifier,
@@ -212,7 +213,7 @@ impl<S, B, C> Transform<S, ServiceRequest> for InferenceMonitor<C>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
-    C: ClassifyResponse + Clone,
+    C: ClassifyOutcome + Clone,
 {
     type Response = ServiceResponse<MonitoredBody<B>>;
     type Error = actix_web::Error;
@@ -252,7 +253,7 @@ impl<S, B, C> Service<ServiceRequest> for InferenceMonitorMiddleware<S, C>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
-    C: ClassifyResponse + Clone,
+    C: ClassifyOutcome + Clone,
 {
     type Response = ServiceResponse<MonitoredBody<B>>;
     type Error = actix_web::Error;
