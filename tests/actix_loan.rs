@@ -155,6 +155,11 @@ fn sigterm_drains_within_the_deadline_with_stuck_clients() {
     common::loan_api::drains_within_the_deadline_with_stuck_clients("actix_loan");
 }
 
+#[test]
+fn the_main_address_does_not_speak_h2c() {
+    common::loan_api::does_not_speak_h2c("actix_loan");
+}
+
 /// The middleware itself, under `actix_web::test`.
 mod middleware {
     use std::collections::VecDeque;

@@ -64,3 +64,8 @@ fn sigterm_drains_within_the_deadline_with_stuck_clients() {
 fn upload_time_is_not_inference_latency() {
     loan_api::upload_time_is_not_inference_latency("hyper_loan");
 }
+
+#[test]
+fn the_main_address_does_not_speak_h2c() {
+    loan_api::does_not_speak_h2c("hyper_loan");
+}

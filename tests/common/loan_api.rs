@@ -620,3 +620,22 @@ pub fn upload_time_is_not_inference_latency(example: &str) {
         Some(1.0)
     );
 }
+
+/// The main address speaks HTTP/1.1 only: an h2c (HTTP/2 without TLS) preface gets no HTTP/2
+/// SETTINGS frame back, only a close (or, on actix, an HTTP/1.1 400), within 2 s.
+pub fn does_not_speak_h2c(example: &str) {
+    use std::io::Write;
+    let server = start_example(example, &[]);
+    let mut stream = raw(server.addr);
+    // The connection preface, then an empty SETTINGS frame.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let (_, sent) = wait_for_close(&mut stream, std::time::Duration::from_secs(2));
+    assert!(
+        sent.is_empty() || sent.starts_with(b"HTTP/1.1 400 "),
+        "{example} answered an h2c preface with {sent:?}"
+    );
+    // Still serving HTTP/1.1.
+    assert_eq!(post_json(server.addr, "/predict", GOOD).status, 200);
+}
