@@ -363,6 +363,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     server.await?;
+    // The workers drop the requests cut at the deadline on their own threads, just after.
+    serving::settled(&metrics, std::time::Duration::from_secs(1)).await;
     serving::print_final(&metrics);
     Ok(())
 }

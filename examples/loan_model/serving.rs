@@ -257,6 +257,23 @@ where
     Ok(())
 }
 
+/// Waits, at most `limit`, until no request is in flight by the exporter's gauges: for a server
+/// (actix-web) whose workers drop the requests cut at the deadline on their own threads, after
+/// its server future has returned.
+pub async fn settled(metrics: &MetricsHandle, limit: Duration) {
+    let idle = || {
+        metrics
+            .render()
+            .lines()
+            .filter(|l| l.starts_with("inference_inprogress_requests"))
+            .all(|l| l.ends_with(" 0"))
+    };
+    let started = std::time::Instant::now();
+    while !idle() && started.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Prints the final request counts and in-flight gauges (`final: <sample>` lines): after the
 /// drain no scrape can see them.
 pub fn print_final(metrics: &MetricsHandle) {
