@@ -38,6 +38,13 @@
 //! `client_error`. The status codes and bodies come from `loan_model::api`, shared with the
 //! other example servers (`hyper_loan`), so they all answer alike. The model is described in
 //! `docs/model.md`.
+//!
+//! It is served like `hyper_loan`, by `loan_model/serving.rs`: HTTP/1.1 only, a head (and idle
+//! keep-alive) timeout, a body read deadline and a connection limit (`HEADER_READ_TIMEOUT`,
+//! `BODY_READ_TIMEOUT`, `MAX_CONNECTIONS`), each body read before the router and the layer's
+//! clock (a `Content-Length` over the limit is a JSON 413 at once), and on Ctrl-C or SIGTERM a
+//! drain of at most `SHUTDOWN_TIMEOUT` seconds whose cut requests count as `cancelled`
+//! (`docs/operations.md`).
 
 #[path = "../loan_model/mod.rs"]
 mod loan_model;

@@ -34,6 +34,10 @@
 //!
 //! `/metrics` is served by a plain HTTP/1.1 listener of its own (`METRICS_ADDR`), since the
 //! gRPC port speaks HTTP/2 only.
+//!
+//! On Ctrl-C or SIGTERM tonic stops accepting and lets the calls in flight finish, for at most
+//! `SHUTDOWN_TIMEOUT` seconds (default 10, `loan_model/serving.rs`); a call still open then is
+//! cut, counted as `cancelled`, and the final counts are printed.
 
 #[path = "../loan_model/mod.rs"]
 mod loan_model;
