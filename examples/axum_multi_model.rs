@@ -43,12 +43,12 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get_service, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use inference_monitor::{InferenceMonitorLayer, MetricsHandle, Monitor, Prediction};
-use serde_json::{json, Map, Value};
-
-use loan_model::api;
+use loan_model::api::{self, BodyError};
+use loan_model::serving::{self, Limits, Receiving, Shutdown, Stopped};
 use loan_model::{LoanApplication, LoanModel};
+use serde_json::{json, Map, Value};
 
 /// The models this server serves, by name.
 const MODELS: [&str; 2] = ["iris", "loan"];
@@ -187,9 +187,16 @@ fn infer_loan(model: &LoanModel, inputs: &[Value]) -> Result<(Value, &'static st
 async fn infer(
     State(loan): State<Arc<LoanModel>>,
     Path(params): Path<HashMap<String, String>>,
+    refused: Option<Extension<BodyError>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // `serving::receive` read the body before the router, or says why it could not.
+    if let Some(Extension(error)) = refused {
+        let answer = api::refused(&error, api::BODY_LIMIT);
+        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST);
+        return (status, Json(answer.body)).into_response();
+    }
     match answer(&loan, &params, &headers, body) {
         Ok((json, label)) => (Prediction::new(label), Json(json)).into_response(),
         Err(rejection) => rejection.into_response(),
@@ -280,13 +287,35 @@ fn app(monitor: &Monitor, metrics: MetricsHandle) -> Router {
         .with_state(Arc::new(LoanModel::load()))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// The model an inference path counts under, as the layer picks it: the served models by
+/// name, any other name under [`FALLBACK`]; `None` for a path that is not an inference.
+fn model_of_path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/v2/models/")?;
+    let (name, tail) = rest.split_once('/')?;
+    let inference = tail == "infer"
+        || tail
+            .strip_prefix("versions/")
+            .and_then(|t| t.split_once('/'))
+            .is_some_and(|(version, infer)| !version.is_empty() && infer == "infer");
+    if !inference || name.is_empty() {
+        return None;
+    }
+    Some(MODELS.into_iter().find(|m| *m == name).unwrap_or(FALLBACK))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    serving::run(serve())
+}
+
+async fn serve() -> Result<Stopped, Box<dyn std::error::Error>> {
     let addr = loan_model::server::addr_from_env()?;
+    let limits = Limits::from_env()?;
     let monitor = Monitor::new();
     let metrics = inference_monitor::prometheus()
         .monitor(&monitor)
         .install()?;
+    let shutdown = Shutdown::listen("requests", &limits)
+        .map_err(|e| format!("cannot listen for signals: {e}"))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -296,7 +325,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  infer:   curl -s http://{local}/v2/models/iris/infer -H 'content-type: application/json' -d '{{\"inputs\":[{{\"name\":\"measurements\",\"shape\":[1,4],\"datatype\":\"FP32\",\"data\":[5.1,3.5,1.4,0.2]}}]}}'"
     );
     println!("  metrics: curl -s http://{local}/metrics");
+    println!("  {}", limits.banner_line());
+    println!("  {}", limits.stop_line());
     println!("axum_multi_model listening on http://{local}");
-    axum::serve(listener, app(&monitor, metrics)).await?;
-    Ok(())
+    // Bodies are read before the router and the layer's clock; an inference upload cut short
+    // counts as cancelled under the model of its path.
+    let models = monitor.clone();
+    let receiving = Receiving::new(
+        &limits,
+        |_| api::BODY_LIMIT,
+        move |request| model_of_path(request.uri.path()).map(|name| models.model(name)),
+    );
+    let app = app(&monitor, metrics.clone());
+    let drain = serving::serve(
+        listener,
+        serving::receiving(app, receiving),
+        &limits,
+        &shutdown,
+    )
+    .await;
+    Ok(Stopped {
+        metrics: Some(metrics),
+        drain,
+    })
 }

@@ -23,6 +23,14 @@
 //! (default 50). The prompt's words are its input tokens, reported with `TokenUsage`; each event
 //! is one output token. A client that hangs up mid-stream is counted as `cancelled`, with the
 //! tokens it was sent. Invalid requests get a 4xx with a JSON `{"error": …}` body.
+//!
+//! It serves and stops like the loan examples (`loan_model/serving.rs`): HTTP/1.1 with header,
+//! body and idle timeouts and a connection limit, and on Ctrl-C or SIGTERM a drain of at most
+//! `SHUTDOWN_TIMEOUT` seconds; a stream still running at the deadline is cut and counted as
+//! `cancelled`, with the tokens it had sent.
+
+#[path = "loan_model/mod.rs"]
+mod loan_model;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -36,10 +44,15 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get_service, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use http_body::Frame;
 use inference_monitor::{InferenceMonitorLayer, Monitor, TokenUsage};
+use loan_model::api::{self, BodyError};
+use loan_model::serving::{self, Limits, Receiving, Shutdown, Stopped};
 use serde_json::{json, Value};
+
+/// The largest `/generate` body, in bytes.
+const BODY_LIMIT: usize = api::BODY_LIMIT;
 
 /// The words the generator cycles through.
 const TEXT: [&str; 9] = [
@@ -114,7 +127,17 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// `POST /generate`.
-async fn generate(State(pace): State<Pace>, body: Result<Json<Value>, JsonRejection>) -> Response {
+async fn generate(
+    State(pace): State<Pace>,
+    refused: Option<Extension<BodyError>>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    // `serving::receive` read the body before the router, or says why it could not.
+    if let Some(Extension(error)) = refused {
+        let answer = api::refused(&error, BODY_LIMIT);
+        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST);
+        return (status, Json(answer.body)).into_response();
+    }
     let request = match body {
         Ok(Json(request)) => request,
         Err(rejection) => return error(rejection.status(), rejection.body_text()),
@@ -169,20 +192,24 @@ async fn method_not_allowed() -> Response {
     error(StatusCode::METHOD_NOT_ALLOWED, "/generate takes POST")
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr: std::net::SocketAddr = std::env::var("ADDR")
-        .unwrap_or_else(|_| "127.0.0.1:8000".to_owned())
-        .parse()
-        .map_err(|e| format!("ADDR must be an address like 127.0.0.1:8000: {e}"))?;
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    serving::run(serve())
+}
+
+async fn serve() -> Result<Stopped, Box<dyn std::error::Error>> {
+    let addr = loan_model::server::addr_from_env()?;
+    let limits = Limits::from_env()?;
     let pace = Pace::from_env()?;
     let monitor = Monitor::new();
     let metrics = inference_monitor::prometheus()
         .monitor(&monitor)
         .install()?;
+    let shutdown = Shutdown::listen("streams", &limits)
+        .map_err(|e| format!("cannot listen for signals: {e}"))?;
+    let generator = monitor.model("tiny-generator");
     let app = Router::new()
         .route("/generate", post(generate).fallback(method_not_allowed))
-        .layer(InferenceMonitorLayer::for_model(monitor.model("tiny-generator")).streaming())
+        .layer(InferenceMonitorLayer::for_model(generator.clone()).streaming())
         .route("/metrics", get_service(metrics.service()))
         .fallback(not_found)
         .with_state(pace);
@@ -202,7 +229,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         pace.per_token.as_millis()
     );
     println!("  metrics:  curl -s http://{local}/metrics");
+    println!("  {}", limits.banner_line());
+    println!("  {}", limits.stop_line());
     println!("axum_stream listening on http://{local}");
-    axum::serve(listener, app).await?;
-    Ok(())
+    // Bodies are read before the router and the layer's clock; a `/generate` upload cut short
+    // counts as cancelled.
+    let receiving = Receiving::new(
+        &limits,
+        |_| BODY_LIMIT,
+        move |request| (request.uri.path() == "/generate").then(|| generator.clone()),
+    );
+    let drain = serving::serve(
+        listener,
+        serving::receiving(app, receiving),
+        &limits,
+        &shutdown,
+    )
+    .await;
+    Ok(Stopped {
+        metrics: Some(metrics),
+        drain,
+    })
 }

@@ -42,8 +42,11 @@
 //! curl -s localhost:8000/predict -H 'x-inject-fault: model-error' -H 'content-type: application/json' -d '{}'
 //! ```
 //!
-//! Ctrl-C or SIGTERM stops the server gracefully (actix's default): it stops accepting, lets the
-//! requests in flight finish (up to 30 s) and exits with status 0.
+//! Ctrl-C or SIGTERM stops the server gracefully, as every example does (`loan_model/serving.rs`):
+//! it stops accepting, lets the requests in flight finish for up to `SHUTDOWN_TIMEOUT` seconds
+//! (default 10), counts those still running then as `cancelled`, prints the final counts and
+//! exits with status 0. The head must arrive within `HEADER_READ_TIMEOUT` (also the keep-alive
+//! idle time), the body within `BODY_READ_TIMEOUT`, and at most `MAX_CONNECTIONS` are served.
 
 #[path = "../loan_model/mod.rs"]
 mod loan_model;
@@ -55,6 +58,7 @@ use inference_monitor::integrations::actix::{metrics_response, InferenceMonitor,
 use inference_monitor::{exporter::prometheus::MetricsAuth, MetricsHandle, ModelMonitor, Outcome};
 
 use loan_model::api::{self, ApiResponse, BodyError};
+use loan_model::serving::{self, Limits, Shutdown};
 use loan_model::LoanModel;
 
 /// What every worker's handlers share.
@@ -65,6 +69,8 @@ struct AppState {
     metrics: MetricsHandle,
     /// The bearer token check of `/metrics`, when `METRICS_TOKEN` is set.
     metrics_auth: Option<MetricsAuth>,
+    /// `BODY_READ_TIMEOUT`: the time a client has to send a whole request body.
+    body_read: std::time::Duration,
 }
 
 /// Turns a framework-independent answer into an actix response: its status, its JSON body, the
@@ -106,31 +112,51 @@ fn fault(request: &HttpRequest) -> Option<&str> {
 fn answer(
     model: &LoanModel,
     request: &HttpRequest,
-    bytes: &Result<web::Bytes, actix_web::Error>,
+    bytes: &Result<web::Bytes, BodyError>,
 ) -> ApiResponse {
-    api::injected_fault(fault(request))
-        .unwrap_or_else(|| api::predict_body(model, content_type(request), body(bytes)))
+    api::injected_fault(fault(request)).unwrap_or_else(|| {
+        let body = match bytes {
+            Ok(bytes) => Ok(&bytes[..]),
+            Err(error) => Err(error.clone()),
+        };
+        api::predict_body(model, content_type(request), body)
+    })
 }
 
-/// The request body, or why it could not be read. The `web::Bytes` extractor stops reading past
-/// its `PayloadConfig` limit (set to `api::BODY_LIMIT`) with a 413 error, which becomes
-/// `BodyError::TooLarge` so that `api` answers it, in JSON, like every other server.
-fn body(bytes: &Result<web::Bytes, actix_web::Error>) -> Result<&[u8], BodyError> {
-    match bytes {
-        Ok(bytes) => Ok(&bytes[..]),
-        Err(e) if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
-            Err(BodyError::TooLarge)
-        }
-        Err(e) => Err(BodyError::Unreadable(e.to_string())),
+/// Reads the request body: at most `api::BODY_LIMIT` bytes (a `Content-Length` over it is
+/// refused before reading, a longer body when it gets there), all of it within `deadline`
+/// (`BODY_READ_TIMEOUT`), or why not, for `api` to answer in JSON like every other server.
+/// A client gone mid-body never gets here: actix drops the handler, and the middleware counts
+/// the request as `cancelled`.
+async fn read_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    deadline: std::time::Duration,
+) -> Result<web::Bytes, BodyError> {
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if length.is_some_and(|length| length > api::BODY_LIMIT as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    match tokio::time::timeout(deadline, payload.to_bytes_limited(api::BODY_LIMIT)).await {
+        Err(_) => Err(BodyError::TimedOut(deadline)),
+        Ok(Err(_over_limit)) => Err(BodyError::TooLarge),
+        Ok(Ok(Err(e))) => Err(BodyError::Unreadable(e.to_string())),
+        Ok(Ok(Ok(bytes))) => Ok(bytes),
     }
 }
 
-/// `POST /predict`, measured by the `InferenceMonitor` middleware around it.
+/// `POST /predict`, measured by the `InferenceMonitor` middleware around it (the body is read
+/// inside it: on actix the latency includes the upload).
 async fn predict(
     state: web::Data<AppState>,
     request: HttpRequest,
-    bytes: Result<web::Bytes, actix_web::Error>,
+    payload: web::Payload,
 ) -> HttpResponse {
+    let bytes = read_body(&request, payload, state.body_read).await;
     respond(answer(&state.model, &request, &bytes), None)
 }
 
@@ -138,8 +164,9 @@ async fn predict(
 async fn predict_macro(
     state: web::Data<AppState>,
     request: HttpRequest,
-    bytes: Result<web::Bytes, actix_web::Error>,
+    payload: web::Payload,
 ) -> HttpResponse {
+    let bytes = read_body(&request, payload, state.body_read).await;
     let answer = inference_monitor::monitor!(
         &state.macro_monitor,
         answer(&state.model, &request, &bytes),
@@ -221,7 +248,6 @@ async fn not_found() -> HttpResponse {
 /// among them unless `metrics_here` is false (it is then on its own listener).
 fn configure(config: &mut web::ServiceConfig, loan: InferenceMonitor, metrics_here: bool) {
     config
-        .app_data(web::PayloadConfig::new(api::BODY_LIMIT))
         .service(
             web::resource("/predict")
                 .route(web::post().to(predict))
@@ -251,6 +277,7 @@ fn configure(config: &mut web::ServiceConfig, loan: InferenceMonitor, metrics_he
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = loan_model::server::addr_from_env()?;
+    let limits = Limits::from_env()?;
     let (monitor, metrics) = loan_model::server::install_monitoring()?;
     let mut endpoint = loan_model::server::MetricsEndpoint::from_env()?;
     // Built after the exporter is installed, so their metrics register with it.
@@ -258,8 +285,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = web::Data::new(AppState {
         model: LoanModel::load(),
         macro_monitor: monitor.model("loan_macro"),
-        metrics,
+        metrics: metrics.clone(),
         metrics_auth: endpoint.auth.clone(),
+        body_read: limits.body_read,
     });
     let metrics_here = endpoint.on_main_address();
 
@@ -276,6 +304,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .default_service(web::to(not_found))
             })
             .workers(1)
+            .disable_signals()
+            .shutdown_timeout(0)
             .bind(metrics_addr)
             .map_err(|e| format!("cannot listen on METRICS_ADDR {metrics_addr}: {e}"))?;
             endpoint.local = server.addrs().first().copied();
@@ -284,6 +314,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => None,
     };
 
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let shutdown = Shutdown::listen("requests", &limits)
+        .map_err(|e| format!("cannot listen for signals: {e}"))?;
     // actix calls this factory once per worker thread.
     let server = HttpServer::new(move || {
         let loan = loan.clone();
@@ -291,6 +324,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .app_data(state.clone())
             .configure(|config| configure(config, loan, metrics_here))
     })
+    // The same limits as the other examples, with actix's own settings: the head (and, for a
+    // keep-alive connection, the idle time) within HEADER_READ_TIMEOUT, MAX_CONNECTIONS in
+    // all (actix counts per worker), and the drain after the signal (ours, not actix's: the
+    // same Ctrl-C and SIGTERM handling as every example) within SHUTDOWN_TIMEOUT.
+    .client_request_timeout(limits.header_read)
+    .keep_alive(limits.header_read)
+    .max_connections(limits.max_connections.div_ceil(workers).max(1))
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(limits.shutdown.as_secs_f64().ceil() as u64)
     .bind(addr)
     .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = *server
@@ -301,14 +344,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     loan_model::server::print_banner("actix_loan", "loan-approval model on actix-web", local, &endpoint, &[format!(
             "macro:   curl -s http://{local}/predict/macro -H 'content-type: application/json' -d '{}'",
             loan_model::server::SAMPLE
-        )]);
+        )], &limits);
 
-    match metrics_server {
-        Some(metrics_server) => {
-            tokio::try_join!(server.run(), metrics_server)?;
+    let server = server.run();
+    let metrics_server = metrics_server.map(|server| {
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        handle
+    });
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        shutdown.requested().await;
+        // Stops accepting, and drops what is still running after `shutdown_timeout`: the
+        // middleware's guard counts those requests as cancelled.
+        handle.stop(true).await;
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.stop(false).await;
         }
-        None => server.run().await?,
-    }
-    println!("actix_loan stopped");
+    });
+    server.await?;
+    // The workers drop the requests cut at the deadline on their own threads, just after.
+    serving::settled(&metrics, std::time::Duration::from_secs(1)).await;
+    serving::print_final(&metrics);
     Ok(())
 }

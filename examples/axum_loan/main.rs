@@ -38,6 +38,13 @@
 //! `client_error`. The status codes and bodies come from `loan_model::api`, shared with the
 //! other example servers (`hyper_loan`), so they all answer alike. The model is described in
 //! `docs/model.md`.
+//!
+//! It is served like `hyper_loan`, by `loan_model/serving.rs`: HTTP/1.1 only, a head (and idle
+//! keep-alive) timeout, a body read deadline and a connection limit (`HEADER_READ_TIMEOUT`,
+//! `BODY_READ_TIMEOUT`, `MAX_CONNECTIONS`), each body read before the router and the layer's
+//! clock (a `Content-Length` over the limit is a JSON 413 at once), and on Ctrl-C or SIGTERM a
+//! drain of at most `SHUTDOWN_TIMEOUT` seconds whose cut requests count as `cancelled`
+//! (`docs/operations.md`).
 
 #[path = "../loan_model/mod.rs"]
 mod loan_model;
@@ -57,8 +64,12 @@ use inference_monitor::{
 };
 
 use loan_model::api::{self, ApiResponse, BodyError};
+use loan_model::serving::{self, Limits, Receiving, Shutdown, Stopped};
 use loan_model::LoanModel;
 use tower::{Layer as _, ServiceExt};
+
+/// The request bodies, read in full by `serving::receive` before the router sees them.
+type RequestBody = http_body_util::Full<Bytes>;
 
 /// Turns a framework-independent answer into an axum response: its status, its JSON body, the
 /// `Allow` header of a 405, and the predicted label for the metrics layer.
@@ -76,9 +87,16 @@ fn respond(answer: ApiResponse, allow: Option<&'static str>) -> Response {
     response
 }
 
-/// The body as the framework-independent API takes it. The extractor enforces
-/// `DefaultBodyLimit`: an over-limit body is a 413 rejection.
-fn body_of(body: &Result<Bytes, BytesRejection>) -> Result<&[u8], BodyError> {
+/// The body as the framework-independent API takes it. `serving::receive` read it before the
+/// router (within the limit of the route and the body read deadline), or left why not in the
+/// request's extensions; the extractor enforces `DefaultBodyLimit` too.
+fn body_of<'a>(
+    refused: Option<&'a Extension<BodyError>>,
+    body: &'a Result<Bytes, BytesRejection>,
+) -> Result<&'a [u8], BodyError> {
+    if let Some(Extension(error)) = refused {
+        return Err(error.clone());
+    }
     match body {
         Ok(bytes) => Ok(&bytes[..]),
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -96,9 +114,11 @@ fn body_of(body: &Result<Bytes, BytesRejection>) -> Result<&[u8], BodyError> {
 ///
 /// `signals` is `None` without the layer (`INFERENCE_MONITOR=off`) or without the opt-in
 /// signals (`INFERENCE_MONITOR=app` or `layer`): nothing is timed then.
+#[allow(clippy::too_many_arguments)]
 fn score<Input, Output>(
     signals: Option<Extension<Signals>>,
     headers: &HeaderMap,
+    refused: Option<Extension<BodyError>>,
     body: &Result<Bytes, BytesRejection>,
     parse: impl FnOnce(Option<&str>, Result<&[u8], BodyError>) -> Result<Input, ApiResponse>,
     run: impl FnOnce(&Input) -> Output,
@@ -119,7 +139,7 @@ fn score<Input, Output>(
     }
     let input = {
         let _preprocess = time(Stage::Preprocess);
-        parse(content_type, body_of(body))
+        parse(content_type, body_of(refused.as_ref(), body))
     };
     let input = match input {
         Ok(input) => input,
@@ -141,12 +161,14 @@ fn score<Input, Output>(
 async fn predict(
     State(model): State<Arc<LoanModel>>,
     signals: Option<Extension<Signals>>,
+    refused: Option<Extension<BodyError>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     score(
         signals,
         &headers,
+        refused,
         &body,
         api::parse_application,
         |application| model.predict(application),
@@ -163,12 +185,14 @@ async fn predict(
 async fn predict_batch(
     State(model): State<Arc<LoanModel>>,
     signals: Option<Extension<Signals>>,
+    refused: Option<Extension<BodyError>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     score(
         signals,
         &headers,
+        refused,
         &body,
         api::parse_batch,
         |applications| {
@@ -296,9 +320,13 @@ fn app(metrics: Option<MetricsService>, monitor: &Monitor, monitored: bool) -> R
         .with_state(model)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    serving::run(serve())
+}
+
+async fn serve() -> Result<Stopped, Box<dyn std::error::Error>> {
     let addr = loan_model::server::addr_from_env()?;
+    let limits = Limits::from_env()?;
     // The model's two classes, and the stage, confidence and batch-size series, start at zero;
     // the layer hands each request its `Signals` (see `predict` and `predict_batch`).
     let mode = MonitorMode::from_env();
@@ -348,30 +376,58 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         local,
         &endpoint,
         &[batch_line, layer_line],
+        &limits,
     );
 
-    let shutdown = loan_model::server::shutdown_signal("requests")
+    let shutdown = Shutdown::listen("requests", &limits)
         .map_err(|e| format!("cannot listen for signals: {e}"))?;
+    // Bodies are read before the router and the layer's clock (`serving::receive`), within
+    // the limit of their route; an inference upload cut short counts as cancelled under
+    // `loan`, unless the layer is off.
+    let loan = (mode != MonitorMode::Off).then(|| monitor.model("loan"));
+    let receiving = Receiving::new(
+        &limits,
+        |request| match request.uri.path() {
+            "/predict/batch" => api::BATCH_BODY_LIMIT,
+            _ => api::BODY_LIMIT,
+        },
+        move |request| {
+            matches!(request.uri.path(), "/predict" | "/predict/batch")
+                .then(|| loan.clone())
+                .flatten()
+        },
+    );
     let router = app(main_metrics, &monitor, monitored);
-    if matches!(mode, MonitorMode::On | MonitorMode::App) {
+    let drain = if matches!(mode, MonitorMode::On | MonitorMode::App) {
         // One layer around the whole application, counting only the inference paths: axum
         // boxes every route a layer wraps, so this saves that per request.
         let app = InferenceMonitorLayer::for_model(monitor.model("loan"))
             .only_paths(["/predict", "/predict/batch"])
             .layer(router);
-        let app = ServiceExt::<Request>::map_response(app, IntoResponse::into_response);
-        let app = axum::ServiceExt::<Request>::into_make_service(app);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let app =
+            ServiceExt::<Request<RequestBody>>::map_response(app, IntoResponse::into_response);
+        serving::serve(
+            listener,
+            serving::receiving(app, receiving),
+            &limits,
+            &shutdown,
+        )
+        .await
     } else {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
-    }
+        serving::serve(
+            listener,
+            serving::receiving(router, receiving),
+            &limits,
+            &shutdown,
+        )
+        .await
+    };
     // Scrapes are idempotent: the metrics listener stops without waiting for them.
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
     }
-    Ok(())
+    Ok(Stopped {
+        metrics: Some(metrics),
+        drain,
+    })
 }

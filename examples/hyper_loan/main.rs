@@ -27,31 +27,29 @@
 //! `{"label": "approved"|"rejected", "probability": …, "model_version": …}`; every rejected
 //! request gets a 4xx with a JSON `{"error": …}` body and is counted as `client_error`.
 //!
-//! The pieces hyper leaves to the application are here in full: request bodies are read through
-//! `http_body_util::Limited` (413 past the limit), each connection runs in its own task, and on
-//! Ctrl-C or SIGTERM the server stops accepting, asks every connection to close once its
-//! current request is answered, and exits when they all have.
+//! The pieces hyper leaves to the application are in `loan_model/serving.rs`, shared with the
+//! axum examples: HTTP/1.1 with a header read (and idle) timeout and a connection limit, each
+//! body read into one bounded buffer within a deadline *before* the monitored service is called
+//! (a `Content-Length` over the limit is a 413 at once), and on Ctrl-C or SIGTERM a drain of at
+//! most `SHUTDOWN_TIMEOUT` seconds, the requests it cuts counted as `cancelled`.
 
 #[path = "../loan_model/mod.rs"]
 mod loan_model;
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
 use hyper::header::{self, HeaderValue};
-use hyper::server::conn::http1;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use inference_monitor::{
-    exporter::prometheus::MetricsService, InferenceMonitorLayer, Monitor, Prediction,
-};
+use inference_monitor::exporter::prometheus::MetricsService;
+use inference_monitor::{InferenceMonitorLayer, Monitor, Prediction};
 use tower::{Layer, Service, ServiceExt};
 
 use loan_model::api::{self, ApiResponse, BodyError};
+use loan_model::serving::{self, Limits, Receiving, Shutdown, Stopped};
 use loan_model::LoanModel;
 
 /// The response body of every route: the monitored `/predict` body and the plain ones, boxed.
@@ -78,8 +76,11 @@ fn respond(answer: ApiResponse, allow: Option<&'static str>) -> Response<Full<By
     response
 }
 
+/// The request bodies, read in full by `serving::receive` before the routes see them.
+type RequestBody = Full<Bytes>;
+
 /// Every request to `/predict`, whatever its method: the monitored route.
-async fn predict(model: &LoanModel, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn predict(model: &LoanModel, request: Request<RequestBody>) -> Response<Full<Bytes>> {
     if request.method() != Method::POST {
         return respond(
             api::method_not_allowed(api::PREDICT_METHODS),
@@ -98,16 +99,14 @@ async fn predict(model: &LoanModel, request: Request<Incoming>) -> Response<Full
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    // Never buffers more than the limit: reading stops with an error past it.
-    let collected = Limited::new(body, api::BODY_LIMIT).collect().await;
-    let bytes;
-    let body = match collected {
-        Ok(collected) => {
-            bytes = collected.to_bytes();
-            Ok(&bytes[..])
-        }
-        Err(e) if e.is::<LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(e) => Err(BodyError::Unreadable(e.to_string())),
+    // `serving::receive` read the body (at most `api::BODY_LIMIT` bytes), or says why not.
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(never) => match never {},
+    };
+    let body = match parts.extensions.get::<BodyError>() {
+        Some(error) => Err(error.clone()),
+        None => Ok(&bytes[..]),
     };
     respond(api::predict_body(model, content_type, body), None)
 }
@@ -118,20 +117,24 @@ async fn predict(model: &LoanModel, request: Request<Incoming>) -> Response<Full
 fn app(
     metrics: Option<MetricsService>,
     monitor: &Monitor,
-) -> impl Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future = impl Send>
-       + Clone
+) -> impl Service<
+    Request<RequestBody>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
        + Send
        + 'static {
     let model = Arc::new(LoanModel::load());
     // The layer wraps this service only, so only `/predict` requests are measured.
     let predict = InferenceMonitorLayer::for_model(monitor.model("loan")).layer(tower::service_fn(
-        move |request: Request<Incoming>| {
+        move |request: Request<RequestBody>| {
             let model = Arc::clone(&model);
             async move { Ok::<_, Infallible>(predict(&model, request).await) }
         },
     ));
     let dashboard = metrics.as_ref().map(|_| loan_model::server::dashboard());
-    tower::service_fn(move |request: Request<Incoming>| {
+    tower::service_fn(move |request: Request<RequestBody>| {
         let predict = predict.clone();
         let metrics = metrics.clone();
         let dashboard = dashboard.clone();
@@ -172,13 +175,17 @@ fn app(
     })
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    serving::run(serve())
+}
+
+async fn serve() -> Result<Stopped, Box<dyn std::error::Error>> {
     let addr = loan_model::server::addr_from_env()?;
+    let limits = Limits::from_env()?;
     let (monitor, metrics) = loan_model::server::install_monitoring()?;
     let mut endpoint = loan_model::server::MetricsEndpoint::from_env()?;
     let service = endpoint.service(&metrics);
-    let shutdown = loan_model::server::shutdown_signal("requests")
+    let shutdown = Shutdown::listen("requests", &limits)
         .map_err(|e| format!("cannot listen for signals: {e}"))?;
 
     let listener = tokio::net::TcpListener::bind(addr)
@@ -203,59 +210,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         local,
         &endpoint,
         &[],
+        &limits,
     );
 
-    let mut http = http1::Builder::new();
-    // Also enables hyper's default 30 s limit for reading a request head.
-    http.timer(TokioTimer::new());
-
-    // Flipped once on shutdown; every connection task watches it.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut connections = tokio::task::JoinSet::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        eprintln!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let app = app.clone();
-                // hyper calls a `hyper::service::Service`; drive the tower one per request.
-                let service = hyper::service::service_fn(move |request| app.clone().oneshot(request));
-                let connection = http.serve_connection(TokioIo::new(stream), service);
-                let mut stop = stop_rx.clone();
-                connections.spawn(async move {
-                    let mut connection = std::pin::pin!(connection);
-                    // Connection errors (a client that goes away mid-request, a malformed
-                    // request) concern that client only: they end its connection, nothing else.
-                    tokio::select! {
-                        _ = connection.as_mut() => {}
-                        _ = stop.changed() => {
-                            // Finish the request in flight, if any, then close.
-                            connection.as_mut().graceful_shutdown();
-                            let _ = connection.await;
-                        }
-                    }
-                });
-            }
-            // Reap finished connection tasks so the set does not grow without bound.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-
-    drop(listener);
-    let _ = stop_tx.send(true);
-    while connections.join_next().await.is_some() {}
+    // Bodies are read before the layer's clock starts; a /predict upload cut short counts as
+    // cancelled under `loan`.
+    let loan = monitor.model("loan");
+    let receiving = Receiving::new(
+        &limits,
+        |_| api::BODY_LIMIT,
+        move |request| (request.uri.path() == "/predict").then(|| loan.clone()),
+    );
+    let drain = serving::serve(
+        listener,
+        serving::receiving(app, receiving),
+        &limits,
+        &shutdown,
+    )
+    .await;
     // Scrapes are idempotent: the metrics listener stops without waiting for them.
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
     }
-    Ok(())
+    Ok(Stopped {
+        metrics: Some(metrics),
+        drain,
+    })
 }

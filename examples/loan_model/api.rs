@@ -10,6 +10,7 @@
 //! | `POST /predict`, valid application        | 200    | `{"label", "probability", "model_version"}`       |
 //! | content type is not JSON                  | 415    | `{"error"}`                                       |
 //! | body larger than [`BODY_LIMIT`]           | 413    | `{"error"}`                                       |
+//! | body not received within the read deadline| 408    | `{"error"}`                                       |
 //! | body not UTF-8, or not JSON               | 400    | `{"error"}`                                       |
 //! | JSON that is not a valid application      | 422    | `{"error", "field"}`                              |
 //! | `GET /healthz`                            | 200    | `{"status": "ok"}`                                |
@@ -86,8 +87,12 @@ impl ApiResponse {
 /// Why a server could not hand over a complete request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyError {
-    /// The body is longer than [`BODY_LIMIT`]: answered with 413.
+    /// The body is longer than [`BODY_LIMIT`] (or its `Content-Length` says it will be):
+    /// answered with 413.
     TooLarge,
+    /// The whole body did not arrive within the server's body read deadline: answered with
+    /// 408, naming the deadline.
+    TimedOut(std::time::Duration),
     /// The body could not be read (the client broke off, bad chunked
     /// encoding, …): answered with 400 and this description.
     Unreadable(String),
@@ -138,7 +143,7 @@ pub fn predict(model: &LoanModel, content_type: Option<&str>, body: &[u8]) -> Ap
 /// whole body or why it could not be read.
 ///
 /// In order: a content type other than JSON is 415 (whatever the body); a
-/// body error is 413 ([`BodyError::TooLarge`]) or 400; a body longer than
+/// body error is 413 ([`BodyError::TooLarge`]), 408 ([`BodyError::TimedOut`]) or 400; a body longer than
 /// [`BODY_LIMIT`] is 413; a body that is not UTF-8 or not JSON is 400; JSON
 /// that [`LoanApplication::from_json`] rejects is 422 with the offending
 /// `field`; anything else is scored by `model`: 200 with
@@ -169,7 +174,7 @@ pub fn parse_application(
 }
 
 /// The checks every JSON body goes through, in order: the content type (415), the size against
-/// `limit` (413), the reading (400), UTF-8 and JSON syntax (400).
+/// `limit` (413), the reading (408 past the deadline, 400), UTF-8 and JSON syntax (400).
 fn parse_json(
     content_type: Option<&str>,
     body: Result<&[u8], BodyError>,
@@ -187,13 +192,8 @@ fn parse_json(
     }
     let body = match body {
         Ok(body) if body.len() <= limit => body,
-        Ok(_) | Err(BodyError::TooLarge) => return Err(body_too_large(limit)),
-        Err(BodyError::Unreadable(why)) => {
-            return Err(ApiResponse::error(
-                400,
-                format!("could not read the request body: {why}"),
-            ))
-        }
+        Ok(_) => return Err(body_too_large(limit)),
+        Err(error) => return Err(refused(&error, limit)),
     };
     let text = std::str::from_utf8(body).map_err(|e| {
         ApiResponse::error(400, format!("the request body is not valid UTF-8: {e}"))
@@ -332,6 +332,24 @@ pub fn payload_too_large() -> ApiResponse {
 }
 
 /// 413: the request body is larger than `limit` bytes.
+/// The answer to a body that could not be read: 413 ([`BodyError::TooLarge`], naming `limit`),
+/// 408 ([`BodyError::TimedOut`], naming the deadline) or 400 ([`BodyError::Unreadable`]).
+pub fn refused(error: &BodyError, limit: usize) -> ApiResponse {
+    match error {
+        BodyError::TooLarge => body_too_large(limit),
+        BodyError::TimedOut(deadline) => ApiResponse::error(
+            408,
+            format!(
+                "the request body did not arrive within {} s",
+                deadline.as_secs_f64()
+            ),
+        ),
+        BodyError::Unreadable(why) => {
+            ApiResponse::error(400, format!("could not read the request body: {why}"))
+        }
+    }
+}
+
 fn body_too_large(limit: usize) -> ApiResponse {
     ApiResponse::error(
         413,
@@ -438,7 +456,7 @@ mod tests {
     fn every_rejection_is_a_json_error_with_the_right_status() {
         let model = LoanModel::load();
         let too_long = format!("{{\"pad\": \"{}\"}}", "x".repeat(BODY_LIMIT));
-        let cases: [Case; 9] = [
+        let cases: [Case; 10] = [
             ("no content type", None, Ok(GOOD.as_bytes()), 415),
             ("text", Some("text/plain"), Ok(GOOD.as_bytes()), 415),
             // The content type is checked before the size, as axum's `Json` does.
@@ -450,6 +468,12 @@ mod tests {
             ),
             ("too large", JSON, Err(BodyError::TooLarge), 413),
             ("too long", JSON, Ok(too_long.as_bytes()), 413),
+            (
+                "too slow",
+                JSON,
+                Err(BodyError::TimedOut(std::time::Duration::from_millis(1500))),
+                408,
+            ),
             (
                 "unreadable",
                 JSON,
@@ -471,6 +495,15 @@ mod tests {
         assert_eq!(missing.status, 422);
         assert_eq!(missing.body["field"], "coapplicant_income");
         assert!(error_text(&missing).contains("coapplicant_income"));
+        let slow = predict_body(
+            &model,
+            JSON,
+            Err(BodyError::TimedOut(std::time::Duration::from_millis(1500))),
+        );
+        assert_eq!(
+            slow.body["error"],
+            "the request body did not arrive within 1.5 s"
+        );
     }
 
     #[test]

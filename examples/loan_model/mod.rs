@@ -19,13 +19,15 @@
 //! `#[path = "../loan_model/mod.rs"] mod loan_model;` from an example server,
 //! or `#[path = "../examples/loan_model/mod.rs"] mod loan_model;` from a test.
 //! The model depends only on `serde_json` and std; `server`, the example servers' start-up,
-//! also on the crate itself, tokio and hyper.
+//! and `serving`, how they serve and stop, also on the crate itself, tokio, hyper and
+//! hyper-util.
 
 // Every includer uses a different part of this module.
 #![allow(dead_code)]
 
 pub mod api;
 pub mod server;
+pub mod serving;
 pub mod train;
 
 use std::fmt;

@@ -214,6 +214,7 @@ pub fn print_banner(
     local: SocketAddr,
     metrics: &MetricsEndpoint,
     extra: &[String],
+    limits: &super::serving::Limits,
 ) {
     println!("{example}: {what}, monitored by inference-monitor");
     println!(
@@ -231,37 +232,7 @@ pub fn print_banner(
         if api::faults_enabled() { "on" } else { "off" },
         api::FAULT_HEADER
     );
-    println!("  stop:    Ctrl-C (in-flight requests finish first)");
+    println!("  {}", limits.banner_line());
+    println!("  {}", limits.stop_line());
     println!("{example} listening on http://{local}");
-}
-
-/// Listens for Ctrl-C and SIGTERM. The handlers are registered by this call, not at the first
-/// poll, so a signal sent as soon as the banner is out is never missed; the returned future
-/// resolves at the first one, saying that the in-flight `what` (requests, calls) finish first.
-pub fn shutdown_signal(
-    what: &'static str,
-) -> std::io::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    let signals = {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        async move {
-            tokio::select! {
-                _ = interrupt.recv() => {},
-                _ = terminate.recv() => {},
-            }
-        }
-    };
-    #[cfg(windows)]
-    let signals = {
-        let mut ctrl_c = tokio::signal::windows::ctrl_c()?;
-        async move {
-            ctrl_c.recv().await;
-        }
-    };
-    Ok(async move {
-        signals.await;
-        println!("shutting down: finishing in-flight {what}");
-    })
 }

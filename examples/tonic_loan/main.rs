@@ -34,6 +34,10 @@
 //!
 //! `/metrics` is served by a plain HTTP/1.1 listener of its own (`METRICS_ADDR`), since the
 //! gRPC port speaks HTTP/2 only.
+//!
+//! On Ctrl-C or SIGTERM tonic stops accepting and lets the calls in flight finish, for at most
+//! `SHUTDOWN_TIMEOUT` seconds (default 10, `loan_model/serving.rs`); a call still open then is
+//! cut, counted as `cancelled`, and the final counts are printed.
 
 #[path = "../loan_model/mod.rs"]
 mod loan_model;
@@ -54,6 +58,7 @@ use tonic::transport::Server;
 use tonic::{Request, Response, Status};
 use tonic_prost::ProstCodec;
 
+use loan_model::serving::{self, Drain, Limits, Shutdown, Stopped};
 use loan_model::{LoanApplication, LoanModel};
 
 /// The `loan.Loan` service: `Predict`, and `UNIMPLEMENTED` for any other method.
@@ -144,12 +149,16 @@ fn addr_from(name: &str, default: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("{name} must be an address like {default}: {e}"))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    serving::run(serve())
+}
+
+async fn serve() -> Result<Stopped, Box<dyn std::error::Error>> {
     let addr = addr_from("ADDR", "127.0.0.1:50051")?;
     let metrics_addr = addr_from("METRICS_ADDR", "127.0.0.1:9464")?;
+    let limits = Limits::from_env()?;
     let (monitor, metrics) = loan_model::server::install_monitoring()?;
-    let shutdown = loan_model::server::shutdown_signal("calls")
+    let shutdown = Shutdown::listen("calls", &limits)
         .map_err(|e| format!("cannot listen for signals: {e}"))?;
 
     let loading = std::time::Instant::now();
@@ -179,15 +188,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("  metrics: curl -s http://{metrics_local}/metrics");
     println!("  dashboard: http://{metrics_local}/dashboard");
-    println!("  stop:    Ctrl-C (in-flight calls finish first)");
+    println!(
+        "  stop:    Ctrl-C or SIGTERM (in-flight calls get {} s to finish, then count as cancelled)",
+        limits.shutdown.as_secs_f64()
+    );
     // The last line: scripts and tests wait for it. The scheme is the runner's convention; the
     // port speaks gRPC (HTTP/2 without TLS).
     println!("tonic_loan listening on http://{local}");
 
-    Server::builder()
+    // tonic drains by itself once the signal comes; the deadline cuts what is still open then
+    // (an open stream, a stuck call), and `serving::run` drops it, counted as cancelled.
+    let server = Server::builder()
         .layer(InferenceMonitorLayer::for_model(loan).classify_with(GrpcClassifier))
-        .serve_with_incoming_shutdown(Loan { model }, TcpIncoming::from(listener), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(
+            Loan { model },
+            TcpIncoming::from(listener),
+            shutdown.requested(),
+        );
+    let drain = match shutdown.within_deadline(server).await {
+        Some(served) => {
+            served?;
+            Drain::Finished
+        }
+        // tonic does not say how many connections it still had.
+        None => Drain::Cut(None),
+    };
     metrics_server.abort();
-    Ok(())
+    Ok(Stopped {
+        metrics: Some(metrics),
+        drain,
+    })
 }

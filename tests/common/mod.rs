@@ -287,6 +287,61 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub banner: Vec<String>,
+    /// What the server printed on stdout after its banner, line by line.
+    pub output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Sends SIGTERM, then waits at most `limit` for the process to exit (killing it and
+    /// failing past that): how long it took, its exit status and the lines it printed after its
+    /// banner.
+    #[cfg(unix)]
+    pub fn terminate_within(
+        &mut self,
+        limit: Duration,
+    ) -> (Duration, std::process::ExitStatus, Vec<String>) {
+        let sent = std::time::Instant::now();
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(killed.success(), "kill -TERM failed");
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if sent.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "still running {limit:?} after SIGTERM; printed: {:?}",
+                    self.output.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let took = sent.elapsed();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        let output = self.output.lock().unwrap().clone();
+        (took, status, output)
+    }
+
+    /// The process's resident memory (`VmRSS` of `/proc/<pid>/status`), in bytes.
+    #[cfg(target_os = "linux")]
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/<pid>/status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("VmRSS line");
+        kib * 1024
+    }
 }
 
 impl Drop for Server {
@@ -316,7 +371,21 @@ pub fn example_path(name: &str) -> PathBuf {
 
 /// Starts example `name` on a free loopback port (`ADDR=127.0.0.1:0`) and waits for its banner.
 pub fn start_example(name: &str, env: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(example_path(name));
+    start_command(name, Command::new(example_path(name)), env)
+}
+
+/// [`start_example`] with at most `files` open file descriptors (`ulimit -n` in a shell that
+/// then becomes the example).
+#[cfg(unix)]
+pub fn start_example_with_fd_limit(name: &str, files: u32, env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {files} && exec \"$0\""))
+        .arg(example_path(name));
+    start_command(name, cmd, env)
+}
+
+fn start_command(name: &str, mut cmd: Command, env: &[(&str, &str)]) -> Server {
     cmd.env("ADDR", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -339,19 +408,25 @@ pub fn start_example(name: &str, env: &[(&str, &str)]) -> Server {
             break rest.trim().parse::<SocketAddr>().expect("banner address");
         }
     };
-    // Keep reading stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-            sink.clear();
+    // Keep reading stdout so the child never blocks on a full pipe, and keep what it says.
+    let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let lines = std::sync::Arc::clone(&output);
+    let reader = std::thread::spawn(move || {
+        let mut line = String::new();
+        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            lines.lock().unwrap().push(line.trim_end().to_owned());
+            line.clear();
         }
     });
     Server {
         child,
         addr,
         banner,
+        output,
+        reader: Some(reader),
     }
 }
+
 pub mod browser;
 pub mod by_hand;
 pub mod frames;

@@ -460,3 +460,51 @@ fn scores_a_batch_and_reports_its_size_labels_and_confidences() {
         Some(0.0)
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn memory_stays_bounded_under_a_fragmented_upload() {
+    common::loan_api::memory_stays_bounded_under_a_fragmented_upload("axum_loan");
+}
+
+#[test]
+fn an_over_limit_content_length_is_a_413_at_once() {
+    common::loan_api::rejects_an_over_limit_content_length_at_once("axum_loan");
+}
+
+#[test]
+fn a_body_past_its_read_deadline_is_a_json_408() {
+    common::loan_api::answers_408_past_the_body_read_deadline("axum_loan");
+}
+
+#[test]
+fn slow_heads_and_idle_connections_are_closed_after_the_header_timeout() {
+    common::loan_api::closes_slow_heads_and_idle_connections_after_the_header_timeout("axum_loan");
+}
+
+#[cfg(unix)]
+#[test]
+fn idle_sockets_beyond_the_limit_do_not_block_a_real_request() {
+    common::loan_api::idle_sockets_do_not_block_a_real_request("axum_loan");
+}
+
+#[test]
+fn a_half_body_then_reset_is_cancelled() {
+    common::loan_api::a_half_body_then_reset_is_cancelled("axum_loan");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_drains_within_the_deadline_with_stuck_clients() {
+    common::loan_api::drains_within_the_deadline_with_stuck_clients("axum_loan");
+}
+
+#[test]
+fn upload_time_is_not_inference_latency() {
+    common::loan_api::upload_time_is_not_inference_latency("axum_loan");
+}
+
+#[test]
+fn the_main_address_does_not_speak_h2c() {
+    common::loan_api::does_not_speak_h2c("axum_loan");
+}

@@ -142,3 +142,57 @@ fn a_flood_of_model_names_stays_three_series() {
     );
     assert_eq!(m.sum("inference_requests_total", &[]), 301.0);
 }
+
+/// With `SHUTDOWN_TIMEOUT=1`, SIGTERM while a client is stuck halfway through an iris body: the
+/// process exits 0 within 2.5 s, and its final counts show that request as `cancelled` under
+/// `iris`. A `Content-Length` over the limit was a JSON 413 at once, counted under `loan`.
+#[cfg(unix)]
+#[test]
+fn sigterm_drains_within_the_deadline_and_counts_the_stuck_upload_cancelled() {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    let mut server = common::start_example("axum_multi_model", &[("SHUTDOWN_TIMEOUT", "1")]);
+    let mut too_large = std::net::TcpStream::connect(server.addr).unwrap();
+    too_large
+        .write_all(b"POST /v2/models/loan/infer HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    too_large
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut answer = String::new();
+    too_large.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(
+        answer.ends_with(r#"{"error":"the request body is larger than the limit of 16384 bytes"}"#),
+        "{answer}"
+    );
+
+    let mut stuck = std::net::TcpStream::connect(server.addr).unwrap();
+    let head = format!(
+        "POST /v2/models/iris/infer HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        IRIS_SETOSA.len()
+    );
+    stuck.write_all(head.as_bytes()).unwrap();
+    stuck.write_all(&IRIS_SETOSA.as_bytes()[..20]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let (took, status, output) = server.terminate_within(Duration::from_secs(5));
+    assert!(status.success(), "exit status: {status}; {output:?}");
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_millis(2500),
+        "exited {took:?} after SIGTERM; {output:?}"
+    );
+    let requests = |model: &str, outcome: &str| {
+        let prefix =
+            format!("final: inference_requests_total{{model=\"{model}\",outcome=\"{outcome}\"}} ");
+        output
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {output:?}"))
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert_eq!(requests("iris", "cancelled"), 1.0, "{output:?}");
+    assert_eq!(requests("loan", "client_error"), 1.0, "{output:?}");
+    assert_eq!(requests("loan", "cancelled"), 0.0, "{output:?}");
+}

@@ -161,3 +161,57 @@ fn streams_tokens_and_reports_exact_streaming_metrics() {
         Some("counter")
     );
 }
+
+/// With `SHUTDOWN_TIMEOUT=1`, SIGTERM while a 64-token stream (6.4 s at this pace) is being
+/// read: the process exits 0 within 2.5 s instead of finishing the stream, and its final counts
+/// show the cut stream as `cancelled`.
+#[cfg(unix)]
+#[test]
+fn sigterm_cuts_a_long_stream_at_the_drain_deadline() {
+    let mut server = common::start_example(
+        "axum_stream",
+        &[PACE[0], PACE[1], ("SHUTDOWN_TIMEOUT", "1")],
+    );
+    let body = r#"{"prompt": "tell me a long story", "max_tokens": 64}"#;
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!(
+        "POST /generate HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0; 1024];
+    while String::from_utf8_lossy(&seen).matches("data: ").count() < 2 {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let (took, status, output) = server.terminate_within(Duration::from_secs(5));
+    assert!(status.success(), "exit status: {status}; {output:?}");
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_millis(2500),
+        "exited {took:?} after SIGTERM; {output:?}"
+    );
+    let requests = |outcome: &str| {
+        let prefix = format!(
+            "final: inference_requests_total{{model=\"tiny-generator\",outcome=\"{outcome}\"}} "
+        );
+        output
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {output:?}"))
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert_eq!(requests("cancelled"), 1.0, "{output:?}");
+    assert_eq!(requests("success"), 0.0, "{output:?}");
+    // The client's stream ends with the server, well before its 64 tokens.
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    seen.extend_from_slice(&rest);
+    let events = String::from_utf8_lossy(&seen).matches("data: ").count();
+    assert!((2..64).contains(&events), "{events} events");
+}

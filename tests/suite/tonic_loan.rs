@@ -184,3 +184,86 @@ fn grpc_calls_are_counted_by_their_grpc_status_with_their_labels() {
         Some(0.0)
     );
 }
+
+/// The value of the `final: <sample> <value>` line `sample` the example printed on its way out.
+#[cfg(unix)]
+fn final_value(output: &[String], sample: &str) -> f64 {
+    let prefix = format!("final: {sample} ");
+    output
+        .iter()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in {output:?}"))
+        .parse()
+        .unwrap()
+}
+
+/// With `SHUTDOWN_TIMEOUT=1`, SIGTERM while one call is stuck (its request stream sends an
+/// application and never ends): the process exits 0 within 2.5 s instead of waiting for the
+/// client, and its final counts show the cut call as `cancelled`.
+#[cfg(unix)]
+#[test]
+fn sigterm_drains_within_the_deadline_with_a_stuck_call() {
+    use tonic::codegen::tokio_stream::{self, StreamExt};
+
+    let mut server = common::start_example(
+        "tonic_loan",
+        &[("METRICS_ADDR", "127.0.0.1:0"), ("SHUTDOWN_TIMEOUT", "1")],
+    );
+    let metrics = metrics_addr(&server.banner);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = server.addr;
+    let stuck = runtime.spawn(async move {
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to tonic_loan");
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.expect("channel ready");
+        let requests = tokio_stream::iter([good()]).chain(tokio_stream::pending());
+        grpc.client_streaming(
+            tonic::Request::new(requests),
+            PathAndQuery::from_static(proto::PREDICT_PATH),
+            ProstCodec::<proto::Application, proto::Prediction>::default(),
+        )
+        .await
+        .map(|_: tonic::Response<proto::Prediction>| ())
+    });
+    let in_flight =
+        || common::scrape(metrics).value("inference_inprogress_requests", &[("model", "loan")]);
+    let started = std::time::Instant::now();
+    while in_flight() != Some(1.0) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the stuck call never reached the server"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (took, status, output) = server.terminate_within(std::time::Duration::from_secs(5));
+    assert!(status.success(), "exit status: {status}; {output:?}");
+    assert!(
+        took >= std::time::Duration::from_millis(950)
+            && took < std::time::Duration::from_millis(2500),
+        "exited {took:?} after SIGTERM; {output:?}"
+    );
+    let loan = |outcome: &str| {
+        final_value(
+            &output,
+            &format!("inference_requests_total{{model=\"loan\",outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!(loan("cancelled"), 1.0, "{output:?}");
+    assert_eq!(loan("success"), 0.0, "{output:?}");
+    assert_eq!(loan("server_error"), 0.0, "{output:?}");
+    assert_eq!(
+        final_value(&output, "inference_inprogress_requests{model=\"loan\"}"),
+        0.0
+    );
+    // The client sees its call end with the server gone.
+    let ended = runtime.block_on(stuck).unwrap();
+    assert!(ended.is_err(), "{ended:?}");
+}
