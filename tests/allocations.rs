@@ -568,6 +568,8 @@ fn the_prometheus_recorder_allocates_nothing_per_request() {
 
     // Every request was recorded.
     let text = metrics.render();
+    // Valid text format (the shared strict parser panics otherwise).
+    common::Exposition::parse(&text);
     let count = PROMETHEUS_REQUESTS + 1;
     for model in ["loan", "direct"] {
         let line =
@@ -606,6 +608,8 @@ fn the_prometheus_recorder_allocates_nothing_per_signal() {
     assert_amortized("signals", allocated);
 
     let text = metrics.render();
+    // Valid text format (the shared strict parser panics otherwise).
+    common::Exposition::parse(&text);
     let count = PROMETHEUS_REQUESTS + 1;
     for line in [
         format!("inference_prediction_confidence_count{{model=\"signals\"}} {count}\n"),

@@ -15,7 +15,10 @@ fn metrics_with_a_sample() -> (PrometheusRecorder, MetricsHandle) {
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("known_total").increment(3);
     });
-    assert!(handle.render().contains("known_total 3"));
+    assert_eq!(
+        common::Exposition::parse(&handle.render()).exact("known_total"),
+        Some(3.0)
+    );
     (recorder, handle)
 }
 
@@ -55,8 +58,9 @@ fn assert_allowed(response: &http::Response<String>) {
         response.headers()[header::CONTENT_TYPE],
         inference_monitor::exporter::prometheus::CONTENT_TYPE
     );
-    assert!(
-        response.body().contains("known_total 3"),
+    assert_eq!(
+        common::Exposition::parse(response.body()).exact("known_total"),
+        Some(3.0),
         "{}",
         response.body()
     );

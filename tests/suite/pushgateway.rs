@@ -172,7 +172,9 @@ fn a_refusal_carries_the_status_and_message_and_the_request_is_a_put_of_the_text
         head.contains("content-type: text/plain; version=0.0.4"),
         "{head}"
     );
-    // The same text as a render (the exporter's counters come in no fixed order).
+    // Valid text format (the shared strict parser panics otherwise), and the same text as a
+    // render (the exporter's counters come in no fixed order).
+    common::Exposition::parse(body);
     let sorted = |text: &str| {
         let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
         lines.sort();
