@@ -130,6 +130,23 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// The address of `/metrics` in the banner's `metrics: curl -s http://ADDR/metrics …` line.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let line = self
+            .banner
+            .iter()
+            .find(|l| l.trim_start().starts_with("metrics: curl"))
+            .unwrap_or_else(|| panic!("no metrics line in the banner: {:?}", self.banner));
+        let rest = line.split("http://").nth(1).expect("metrics URL");
+        rest.split("/metrics")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|e| panic!("bad metrics address in {line:?}: {e}"))
+    }
+}
+
 /// The path of a built example binary (`cargo test` builds the examples before running tests).
 pub fn example_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -190,5 +207,7 @@ pub mod browser;
 pub mod by_hand;
 pub mod exposition;
 pub mod frames;
+pub mod handlers;
 pub mod loan_api;
+pub mod recorded;
 pub mod stack;

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::stack::{self, require};
+use common::stack::{self, free_port, require};
 use inference_monitor::{monitor, Monitor, PushError, Pushgateway};
 
 /// A monitor with three successes and one failure of model `batch`, recorded into its own
@@ -80,11 +80,8 @@ fn the_real_pushgateway_receives_the_exact_values() {
 
 #[test]
 fn a_gateway_that_is_down_is_a_connect_error_at_once() {
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    // The listener is gone: nothing listens on `addr` any more.
+    // `free_port` bound the port and let it go: nothing listens on `addr`.
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
     let started = Instant::now();
     let error = batch_metrics()
         .push(&Pushgateway::new(addr.to_string(), "batch"))
