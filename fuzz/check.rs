@@ -1,5 +1,5 @@
 //! The check shared by the fuzz target (`fuzz_targets/predict_body.rs`) and its corpus replay
-//! on stable (`tests/fuzz_corpus.rs`). Both include it with `#[path]`, next to
+//! on stable (`tests/suite/fuzz_corpus.rs`). Both include it with `#[path]`, next to
 //! `examples/loan_model` included as the crate-level module `loan_model`.
 
 use crate::loan_model::api::{self, ApiResponse};

@@ -21,21 +21,18 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;
-use std::future::ready;
 use std::hint::black_box;
 use std::task::Waker;
 
 use common::by_hand::{call, drain, noop_waker, now};
+use common::handlers::Answer;
 use http::{Request, Response, Uri};
 use http_body::Body;
-use http_body_util::Full;
 use inference_monitor::{
     classify::GrpcClassifier, monitor, InferenceMonitorLayer, ModelMonitor, Monitor, Outcome,
-    Prediction, Signal, Stage,
+    Signal, Stage,
 };
-use tower::{service_fn, Layer, Service};
-
-type Bytes = axum::body::Bytes;
+use tower::{Layer, Service};
 
 /// Monitored requests counted per case, after warm-up.
 const N: u64 = 1_000;
@@ -140,19 +137,10 @@ fn request_to(path: &'static str) -> Request<()> {
     request
 }
 
-type Answer = std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>;
-
 /// A handler that answers at once and reports the label `approved`, as an inference handler
 /// would. Putting the `Prediction` in the response's extensions allocates, monitored or not.
-fn handler(
-) -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible, Future = Answer>
-       + Clone {
-    service_fn(|_request: Request<()>| {
-        let mut response =
-            Response::new(Full::new(Bytes::from_static(b"{\"label\":\"approved\"}")));
-        Prediction::new("approved").insert_into(&mut response);
-        ready(Ok(response))
-    })
+fn handler() -> Answer {
+    Answer::approved()
 }
 
 fn trivial(x: u64) -> u64 {
@@ -573,6 +561,8 @@ fn the_prometheus_recorder_allocates_nothing_per_request() {
 
     // Every request was recorded.
     let text = metrics.render();
+    // Valid text format (the shared strict parser panics otherwise).
+    common::Exposition::parse(&text);
     let count = PROMETHEUS_REQUESTS + 1;
     for model in ["loan", "direct"] {
         let line =
@@ -612,6 +602,8 @@ fn the_prometheus_recorder_allocates_nothing_per_signal() {
     assert_amortized("signals", allocated);
 
     let text = metrics.render();
+    // Valid text format (the shared strict parser panics otherwise).
+    common::Exposition::parse(&text);
     let count = PROMETHEUS_REQUESTS + 1;
     for line in [
         format!("inference_prediction_confidence_count{{model=\"signals\"}} {count}\n"),

@@ -24,6 +24,7 @@
 mod common;
 
 use common::by_hand::{call, noop_waker};
+use common::handlers::Answer;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -158,11 +159,11 @@ where
     status
 }
 
-type Answer = std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>;
+type Ready = std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>;
 
 /// A handler that predicts the last segment of the path as the label.
 fn label_from_path(
-) -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible, Future = Answer>
+) -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible, Future = Ready>
        + Clone {
     service_fn(|request: Request<()>| {
         let label = request.uri().path().rsplit('/').next().unwrap_or("");
@@ -173,12 +174,8 @@ fn label_from_path(
 }
 
 /// A handler that answers at once and reports no label.
-fn answer(
-) -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible, Future = Answer>
-       + Clone {
-    service_fn(|_request: Request<()>| {
-        ready(Ok(Response::new(Full::new(Bytes::from_static(b"{}")))))
-    })
+fn answer() -> Answer {
+    Answer::ok(b"{}")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@
 // Only for the counting `GlobalAlloc` below; the library itself forbids unsafe code.
 #![allow(unsafe_code)]
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
@@ -292,13 +294,14 @@ fn without_scrapes(metrics: &inference_monitor::MetricsHandle) {
     assert_eq!(infinite, total);
 }
 
-/// The value of the series named exactly `series` (name and labels) in a render.
+/// The value of the series written exactly `series` (name and labels) in a render, strictly
+/// parsed; a whole number.
 fn value(text: &str, series: &str) -> u64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("`{series}` not in the render:\n{text}"))
-        .parse()
-        .unwrap()
+    let value = common::Exposition::parse(text)
+        .exact(series)
+        .unwrap_or_else(|| panic!("`{series}` not in the render:\n{text}"));
+    assert!(value.fract() == 0.0 && value >= 0.0, "{series} {value}");
+    value as u64
 }
 
 /// `n` requests of `loan`, half of them predicting `approved`, half `rejected`.

@@ -398,7 +398,7 @@ pub fn method_not_allowed(allowed: &str) -> ApiResponse {
     )
 }
 
-// Compiled into the tests that include `loan_model` (`tests/loan_model.rs`).
+// Compiled into the test binary that includes `loan_model` (`tests/suite/main.rs`).
 #[cfg(test)]
 mod tests {
     use super::*;

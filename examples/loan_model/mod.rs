@@ -573,7 +573,7 @@ impl LoanModel {
     ///
     /// # Panics
     ///
-    /// Only if the shipped file is corrupt, which `tests/loan_model.rs`
+    /// Only if the shipped file is corrupt, which `tests/suite/loan_model_tests.rs`
     /// guards against.
     pub fn load() -> LoanModel {
         match LoanModel::from_json_str(SHIPPED_COEFFICIENTS) {

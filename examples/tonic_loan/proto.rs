@@ -28,7 +28,7 @@
 //! }
 //! ```
 //!
-//! Shared by `examples/tonic_loan/main.rs` and `tests/tonic_loan.rs`.
+//! Shared by `examples/tonic_loan/main.rs` and `tests/suite/tonic_loan.rs`.
 
 // Each includer uses a different part of this module.
 #![allow(dead_code)]

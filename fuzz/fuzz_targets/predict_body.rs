@@ -3,7 +3,7 @@
 //! and the answer must pass [`check::check_answer`]: a 200 with a label for a valid
 //! application, otherwise a 4xx with a JSON `{"error"}` body; never a panic, never a 5xx.
 //!
-//! `tests/fuzz_corpus.rs` replays the corpus (`fuzz/corpus/predict_body/`) through the same
+//! `tests/suite/fuzz_corpus.rs` replays the corpus (`fuzz/corpus/predict_body/`) through the same
 //! check on stable, as an ordinary test. See `fuzz/README.md` to run the fuzzer.
 
 #![no_main]

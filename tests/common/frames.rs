@@ -41,3 +41,8 @@ impl Body for Frames {
         self.0.is_empty()
     }
 }
+
+/// Polls the next frame of a response body.
+pub async fn next_frame<B: Body + Unpin>(body: &mut B) -> Option<Result<Frame<B::Data>, B::Error>> {
+    std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
+}

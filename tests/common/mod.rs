@@ -1,180 +1,14 @@
-//! Helpers shared by the integration tests: a Prometheus text parser, a tiny HTTP/1.1 client,
-//! and a runner for the example servers.
+//! Helpers shared by the integration tests: the strict Prometheus text parser
+//! ([`exposition`]), a tiny HTTP/1.1 client, and a runner for the example servers.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// One sample of the text exposition format.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub value: f64,
-}
-
-/// A parsed `/metrics` page.
-#[derive(Debug, Default)]
-pub struct Exposition {
-    pub samples: Vec<Sample>,
-    pub help: BTreeMap<String, String>,
-    pub types: BTreeMap<String, String>,
-}
-
-impl Exposition {
-    /// Parses the Prometheus text format strictly: any line it does not understand panics
-    /// with the line, so a broken exposition fails the test.
-    pub fn parse(text: &str) -> Self {
-        let mut out = Exposition::default();
-        for line in text.lines() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            if let Some(rest) = line.strip_prefix("# HELP ") {
-                let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
-                out.help.insert(name.to_owned(), help.to_owned());
-                continue;
-            }
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let (name, ty) = rest.split_once(' ').expect("TYPE line has a type");
-                out.types.insert(name.to_owned(), ty.to_owned());
-                continue;
-            }
-            if line.starts_with('#') {
-                continue;
-            }
-            out.samples.push(parse_sample(line));
-        }
-        out
-    }
-
-    /// The value of the one sample `name` whose labels include all of `labels`.
-    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let found: Vec<_> = self.matching(name, labels).collect();
-        assert!(
-            found.len() <= 1,
-            "{name} {labels:?} matches {} samples",
-            found.len()
-        );
-        found.first().map(|s| s.value)
-    }
-
-    /// `inference_requests_total{model,outcome}`.
-    pub fn requests(&self, model: &str, outcome: &str) -> Option<f64> {
-        self.value(
-            "inference_requests_total",
-            &[("model", model), ("outcome", outcome)],
-        )
-    }
-
-    /// `inference_predictions_total{model,label}`.
-    pub fn predictions(&self, model: &str, label: &str) -> Option<f64> {
-        self.value(
-            "inference_predictions_total",
-            &[("model", model), ("label", label)],
-        )
-    }
-
-    /// The sum over every sample `name` whose labels include all of `labels`.
-    pub fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.matching(name, labels).map(|s| s.value).sum()
-    }
-
-    /// Samples `name` whose labels include all of `labels`.
-    pub fn matching<'a>(
-        &'a self,
-        name: &'a str,
-        labels: &'a [(&'a str, &'a str)],
-    ) -> impl Iterator<Item = &'a Sample> + 'a {
-        self.samples.iter().filter(move |s| {
-            s.name == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
-        })
-    }
-
-    /// The distinct values of label `label` across samples `name`.
-    pub fn label_values(&self, name: &str, label: &str) -> BTreeSet<String> {
-        self.samples
-            .iter()
-            .filter(|s| s.name == name)
-            .filter_map(|s| s.labels.get(label).cloned())
-            .collect()
-    }
-}
-
-fn parse_sample(line: &str) -> Sample {
-    let (name_end, labels, rest) = match line.find('{') {
-        Some(open) => {
-            let mut labels = BTreeMap::new();
-            let bytes: Vec<char> = line[open + 1..].chars().collect();
-            let mut i = 0;
-            loop {
-                if bytes[i] == '}' {
-                    i += 1;
-                    break;
-                }
-                let mut key = String::new();
-                while bytes[i] != '=' {
-                    key.push(bytes[i]);
-                    i += 1;
-                }
-                i += 1;
-                assert_eq!(bytes[i], '"', "label value must be quoted: {line}");
-                i += 1;
-                let mut value = String::new();
-                loop {
-                    match bytes[i] {
-                        '\\' => {
-                            i += 1;
-                            value.push(match bytes[i] {
-                                'n' => '\n',
-                                '\\' => '\\',
-                                '"' => '"',
-                                c => panic!("bad escape \\{c} in {line}"),
-                            });
-                        }
-                        '"' => break,
-                        '\n' => panic!("raw newline in label value: {line}"),
-                        c => value.push(c),
-                    }
-                    i += 1;
-                }
-                i += 1;
-                labels.insert(key.trim().to_owned(), value);
-                if bytes[i] == ',' {
-                    i += 1;
-                }
-            }
-            let rest: String = bytes[i..].iter().collect();
-            (open, labels, rest)
-        }
-        None => {
-            let sp = line.find(' ').expect("sample has a value");
-            (sp, BTreeMap::new(), line[sp..].to_owned())
-        }
-    };
-    let name = line[..name_end].to_owned();
-    let value_text = rest.split_whitespace().next().expect("sample has a value");
-    let value = match value_text {
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        "NaN" => f64::NAN,
-        v => v
-            .parse()
-            .unwrap_or_else(|_| panic!("bad value {v:?} in {line}")),
-    };
-    Sample {
-        name,
-        labels,
-        value,
-    }
-}
+pub use exposition::Exposition;
 
 /// An HTTP response as the tests see it.
 #[derive(Debug)]
@@ -351,6 +185,23 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// The address of `/metrics` in the banner's `metrics: curl -s http://ADDR/metrics …` line.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let line = self
+            .banner
+            .iter()
+            .find(|l| l.trim_start().starts_with("metrics: curl"))
+            .unwrap_or_else(|| panic!("no metrics line in the banner: {:?}", self.banner));
+        let rest = line.split("http://").nth(1).expect("metrics URL");
+        rest.split("/metrics")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|e| panic!("bad metrics address in {line:?}: {e}"))
+    }
+}
+
 /// The path of a built example binary (`cargo test` builds the examples before running tests).
 pub fn example_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -429,6 +280,9 @@ fn start_command(name: &str, mut cmd: Command, env: &[(&str, &str)]) -> Server {
 
 pub mod browser;
 pub mod by_hand;
+pub mod exposition;
 pub mod frames;
+pub mod handlers;
 pub mod loan_api;
+pub mod recorded;
 pub mod stack;

@@ -26,8 +26,7 @@ fn shuts_down_gracefully_on_sigterm() {
 
 use common::{http, post_json, scrape, start_example, Exposition};
 
-const GOOD: &str = r#"{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}"#;
-const RISKY: &str = r#"{"applicant_income": 1200, "coapplicant_income": 0, "loan_amount": 700, "loan_term_months": 120, "credit_history": false, "dependents": 3, "education": "not_graduate", "self_employed": true, "property_area": "rural"}"#;
+use common::loan_api::{GOOD, RISKY};
 
 #[test]
 fn the_macro_route_counts_under_its_own_model() {
@@ -177,14 +176,11 @@ mod middleware {
     use inference_monitor::testing::TestRecorder;
     use inference_monitor::{tower::LatencyEnd, ModelMonitor, Outcome, Prediction};
 
+    use crate::common::recorded;
+
     /// The four counts of model `loan`, in `Outcome::ALL` order.
     fn counts(recorder: &TestRecorder) -> [Option<u64>; 4] {
-        Outcome::ALL.map(|o| {
-            recorder.counter(
-                "inference_requests_total",
-                &[("model", "loan"), ("outcome", o.as_str())],
-            )
-        })
+        Outcome::ALL.map(|o| recorded::requests(recorder, "loan", o.as_str()))
     }
 
     /// Exactly one request of model `loan`, ended with `outcome`.
@@ -192,26 +188,18 @@ mod middleware {
         let expected = Outcome::ALL.map(|o| Some(u64::from(o == outcome)));
         assert_eq!(counts(recorder), expected, "expected one {outcome}");
         assert_eq!(
-            recorder
-                .histogram(
-                    "inference_request_latency_seconds",
-                    &[("model", "loan"), ("outcome", outcome.as_str())]
-                )
-                .map(|h| h.len()),
+            recorded::latency_count(recorder, "loan", outcome.as_str()),
             Some(1)
         );
         assert_eq!(inprogress(recorder), Some(0.0));
     }
 
     fn inprogress(recorder: &TestRecorder) -> Option<f64> {
-        recorder.gauge("inference_inprogress_requests", &[("model", "loan")])
+        recorded::inprogress(recorder, "loan")
     }
 
     fn predictions(recorder: &TestRecorder, label: &str) -> Option<u64> {
-        recorder.counter(
-            "inference_predictions_total",
-            &[("model", "loan"), ("label", label)],
-        )
+        recorded::predictions(recorder, "loan", label)
     }
 
     fn loan() -> InferenceMonitor {
@@ -269,6 +257,20 @@ mod middleware {
     /// Polls the next chunk of a response body.
     async fn next_chunk<B: MessageBody + Unpin>(body: &mut B) -> Option<Result<Bytes, B::Error>> {
         std::future::poll_fn(|cx| Pin::new(&mut *body).poll_next(cx)).await
+    }
+
+    /// The app of most tests, under `actix_web::test`: `route` at `/predict`, behind `monitor`
+    /// (`loan()` unless given).
+    macro_rules! predict_app {
+        ($route:expr $(,)?) => {
+            predict_app!($route, loan())
+        };
+        ($route:expr, $monitor:expr $(,)?) => {
+            actix_test::init_service(
+                App::new().service(web::resource("/predict").route($route).wrap($monitor)),
+            )
+            .await
+        };
     }
 
     /// POSTs to `/predict` and reads the whole answer.
@@ -358,18 +360,11 @@ mod middleware {
     async fn ok_with_a_label_counts_one_success_and_its_prediction() {
         let recorder = TestRecorder::new();
         let _local = recorder.local();
-        let app = actix_test::init_service(
-            App::new().service(
-                web::resource("/predict")
-                    .route(web::post().to(|| async {
-                        HttpResponse::Ok()
-                            .with_prediction("approved")
-                            .json(serde_json::json!({ "label": "approved" }))
-                    }))
-                    .wrap(loan()),
-            ),
-        )
-        .await;
+        let app = predict_app!(web::post().to(|| async {
+            HttpResponse::Ok()
+                .with_prediction("approved")
+                .json(serde_json::json!({ "label": "approved" }))
+        }));
 
         let body = post!(app);
         assert_eq!(body, r#"{"label":"approved"}"#);
@@ -387,17 +382,10 @@ mod middleware {
     async fn a_label_in_the_request_extensions_is_counted_too() {
         let recorder = TestRecorder::new();
         let _local = recorder.local();
-        let app = actix_test::init_service(
-            App::new().service(
-                web::resource("/predict")
-                    .route(web::post().to(|req: HttpRequest| async move {
-                        req.extensions_mut().insert(Prediction::new("rejected"));
-                        web::Json(0.2)
-                    }))
-                    .wrap(loan()),
-            ),
-        )
-        .await;
+        let app = predict_app!(web::post().to(|req: HttpRequest| async move {
+            req.extensions_mut().insert(Prediction::new("rejected"));
+            web::Json(0.2)
+        }));
 
         assert_eq!(post!(app), "0.2");
         assert_one(&recorder, Outcome::Success);
@@ -408,17 +396,9 @@ mod middleware {
     async fn a_422_is_one_client_error_without_prediction() {
         let recorder = TestRecorder::new();
         let _local = recorder.local();
-        let app = actix_test::init_service(
-            App::new().service(
-                web::resource("/predict")
-                    .route(web::post().to(|| async {
-                        HttpResponse::UnprocessableEntity()
-                            .json(serde_json::json!({ "error": "no" }))
-                    }))
-                    .wrap(loan()),
-            ),
-        )
-        .await;
+        let app = predict_app!(web::post().to(|| async {
+            HttpResponse::UnprocessableEntity().json(serde_json::json!({ "error": "no" }))
+        }));
 
         post!(app);
         assert_one(&recorder, Outcome::ClientError);
@@ -432,16 +412,9 @@ mod middleware {
     async fn a_500_is_one_server_error() {
         let recorder = TestRecorder::new();
         let _local = recorder.local();
-        let app = actix_test::init_service(
-            App::new().service(
-                web::resource("/predict")
-                    .route(
-                        web::post().to(|| async { HttpResponse::InternalServerError().finish() }),
-                    )
-                    .wrap(loan()),
-            ),
-        )
-        .await;
+        let app = predict_app!(
+            web::post().to(|| async { HttpResponse::InternalServerError().finish() }),
+        );
 
         post!(app);
         assert_one(&recorder, Outcome::ServerError);
@@ -517,18 +490,11 @@ mod middleware {
     async fn a_streamed_body_is_measured_to_its_end() {
         let recorder = TestRecorder::new();
         let _local = recorder.local();
-        let app = actix_test::init_service(
-            App::new().service(
-                web::resource("/predict")
-                    .route(web::post().to(|| async {
-                        HttpResponse::Ok()
-                            .with_prediction("approved")
-                            .body(Chunks::stream(&["a", "b", "c"]))
-                    }))
-                    .wrap(loan()),
-            ),
-        )
-        .await;
+        let app = predict_app!(web::post().to(|| async {
+            HttpResponse::Ok()
+                .with_prediction("approved")
+                .body(Chunks::stream(&["a", "b", "c"]))
+        }));
 
         let res = call!(app);
         // The headers are out; the request is still in flight until the body ends.
@@ -561,16 +527,8 @@ mod middleware {
         let recorder = TestRecorder::new();
         let _local = recorder.local();
         let app =
-            actix_test::init_service(
-                App::new().service(
-                    web::resource("/predict")
-                        .route(web::post().to(|| async {
-                            HttpResponse::Ok().body(Chunks::sized(&["abc", "def"]))
-                        }))
-                        .wrap(loan()),
-                ),
-            )
-            .await;
+            predict_app!(web::post()
+                .to(|| async { HttpResponse::Ok().body(Chunks::sized(&["abc", "def"])) }));
 
         let res = call!(app);
         let mut body = res.into_body();
@@ -586,18 +544,11 @@ mod middleware {
     async fn an_empty_body_is_recorded_at_the_headers() {
         let recorder = TestRecorder::new();
         let _local = recorder.local();
-        let app = actix_test::init_service(
-            App::new().service(
-                web::resource("/predict")
-                    .route(web::post().to(|| async {
-                        HttpResponse::NoContent()
-                            .with_prediction("approved")
-                            .finish()
-                    }))
-                    .wrap(loan()),
-            ),
-        )
-        .await;
+        let app = predict_app!(web::post().to(|| async {
+            HttpResponse::NoContent()
+                .with_prediction("approved")
+                .finish()
+        }));
 
         let res = call!(app);
         assert_eq!(res.status(), 204);
@@ -612,16 +563,8 @@ mod middleware {
     async fn an_answer_to_head_is_recorded_at_the_headers() {
         let recorder = TestRecorder::new();
         let _local = recorder.local();
-        let app = actix_test::init_service(
-            App::new().service(
-                web::resource("/predict")
-                    .route(web::head().to(|| async {
-                        HttpResponse::Ok().body(Chunks::stream(&["never", "sent"]))
-                    }))
-                    .wrap(loan()),
-            ),
-        )
-        .await;
+        let app = predict_app!(web::head()
+            .to(|| async { HttpResponse::Ok().body(Chunks::stream(&["never", "sent"])) }));
 
         let res = actix_test::call_service(
             &app,
@@ -640,18 +583,11 @@ mod middleware {
     async fn a_body_dropped_early_is_cancelled_and_its_prediction_still_counted() {
         let recorder = TestRecorder::new();
         let _local = recorder.local();
-        let app = actix_test::init_service(
-            App::new().service(
-                web::resource("/predict")
-                    .route(web::post().to(|| async {
-                        HttpResponse::Ok()
-                            .with_prediction("approved")
-                            .body(Chunks::stream(&["a", "b"]))
-                    }))
-                    .wrap(loan()),
-            ),
-        )
-        .await;
+        let app = predict_app!(web::post().to(|| async {
+            HttpResponse::Ok()
+                .with_prediction("approved")
+                .body(Chunks::stream(&["a", "b"]))
+        }));
 
         let res = call!(app);
         let mut body = res.into_body();
@@ -665,14 +601,8 @@ mod middleware {
     async fn a_body_error_is_a_server_error() {
         let recorder = TestRecorder::new();
         let _local = recorder.local();
-        let app = actix_test::init_service(
-            App::new().service(
-                web::resource("/predict")
-                    .route(web::post().to(|| async { HttpResponse::Ok().body(Chunks::failing()) }))
-                    .wrap(loan()),
-            ),
-        )
-        .await;
+        let app =
+            predict_app!(web::post().to(|| async { HttpResponse::Ok().body(Chunks::failing()) }));
 
         let res = call!(app);
         assert!(actix_test::try_read_body(res).await.is_err());
@@ -683,17 +613,10 @@ mod middleware {
     async fn latency_until_headers_records_before_the_body() {
         let recorder = TestRecorder::new();
         let _local = recorder.local();
-        let app = actix_test::init_service(
-            App::new().service(
-                web::resource("/predict")
-                    .route(
-                        web::post()
-                            .to(|| async { HttpResponse::Ok().body(Chunks::stream(&["a", "b"])) }),
-                    )
-                    .wrap(loan().latency_until(LatencyEnd::Headers)),
-            ),
-        )
-        .await;
+        let app = predict_app!(
+            web::post().to(|| async { HttpResponse::Ok().body(Chunks::stream(&["a", "b"])) }),
+            loan().latency_until(LatencyEnd::Headers)
+        );
 
         let res = call!(app);
         assert_one(&recorder, Outcome::Success);
@@ -714,14 +637,10 @@ mod middleware {
                 Outcome::from_status(status)
             }
         };
-        let app = actix_test::init_service(
-            App::new().service(
-                web::resource("/predict")
-                    .route(web::post().to(|| async { HttpResponse::TooManyRequests().finish() }))
-                    .wrap(loan().classify_with(classifier)),
-            ),
-        )
-        .await;
+        let app = predict_app!(
+            web::post().to(|| async { HttpResponse::TooManyRequests().finish() }),
+            loan().classify_with(classifier)
+        );
 
         post!(app);
         assert_one(&recorder, Outcome::ServerError);
@@ -735,14 +654,7 @@ mod middleware {
         // The guard is checked after the unwind; nothing observed is left half-updated.
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
             actix_web::rt::System::new().block_on(async move {
-                let app = actix_test::init_service(
-                    App::new().service(
-                        web::resource("/predict")
-                            .route(web::post().to(explode))
-                            .wrap(loan),
-                    ),
-                )
-                .await;
+                let app = predict_app!(web::post().to(explode), loan);
                 post!(app);
             });
         }));

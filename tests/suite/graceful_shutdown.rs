@@ -83,10 +83,15 @@ fn requests_in_flight_at_shutdown_are_served_and_counted() {
             })
             .collect();
         let _ = in_handler.acquire_many(2).await.unwrap();
-        // Let both requests reach the handler (it sleeps 300 ms).
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Let both requests reach the handler (it sleeps 300 ms): polled, not a fixed wait, so
+        // a busy machine (other tests run in this process) does not start shutdown too early.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let inprogress = || recorder.gauge("inference_inprogress_requests", &[("model", "loan")]);
+        while inprogress() != Some(2.0) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert_eq!(
-            recorder.gauge("inference_inprogress_requests", &[("model", "loan")]),
+            inprogress(),
             Some(2.0),
             "both requests are in flight when shutdown starts"
         );

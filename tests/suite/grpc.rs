@@ -4,10 +4,9 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::pin::Pin;
 
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use http_body::{Body, Frame};
+use http_body::Frame;
 use http_body_util::BodyExt;
 use inference_monitor::testing::TestRecorder;
 use inference_monitor::{
@@ -17,9 +16,8 @@ use inference_monitor::{
 };
 use tower::{service_fn, Layer, ServiceExt};
 
-use crate::common::frames;
-
-use frames::{Bytes, Frames};
+use crate::common::frames::{next_frame, Bytes, Frames};
+use crate::common::recorded::{inprogress, requests};
 
 /// Where a response puts its `grpc-status`.
 #[derive(Clone, Copy)]
@@ -80,24 +78,10 @@ fn request() -> Request<()> {
         .unwrap()
 }
 
-async fn next_frame<B: Body + Unpin>(body: &mut B) -> Option<Result<Frame<B::Data>, B::Error>> {
-    std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
-}
-
-fn count(rec: &TestRecorder, outcome: &str) -> Option<u64> {
-    rec.counter(
-        "inference_requests_total",
-        &[("model", "ranker"), ("outcome", outcome)],
-    )
-}
-
 /// The four outcome counters of model `ranker`: `success`, `client_error`, `server_error`, `cancelled`.
 fn counts(rec: &TestRecorder) -> [u64; 4] {
-    ["success", "client_error", "server_error", "cancelled"].map(|o| count(rec, o).unwrap())
-}
-
-fn inprogress(rec: &TestRecorder) -> Option<f64> {
-    rec.gauge("inference_inprogress_requests", &[("model", "ranker")])
+    ["success", "client_error", "server_error", "cancelled"]
+        .map(|o| requests(rec, "ranker", o).unwrap())
 }
 
 #[tokio::test]
@@ -113,7 +97,7 @@ async fn the_status_in_the_trailers_decides_at_the_trailers_frame() {
     let message = next_frame(&mut body).await.unwrap().unwrap();
     assert!(message.is_data());
     assert_eq!(counts(&rec), [0, 0, 0, 0]);
-    assert_eq!(inprogress(&rec), Some(1.0));
+    assert_eq!(inprogress(&rec, "ranker"), Some(1.0));
 
     // The trailers frame decides, and records at once.
     let trailers = next_frame(&mut body).await.unwrap().unwrap();
@@ -122,7 +106,7 @@ async fn the_status_in_the_trailers_decides_at_the_trailers_frame() {
         "0"
     );
     assert_eq!(counts(&rec), [1, 0, 0, 0]);
-    assert_eq!(inprogress(&rec), Some(0.0));
+    assert_eq!(inprogress(&rec, "ranker"), Some(0.0));
     assert!(next_frame(&mut body).await.is_none());
     drop(body);
     assert_eq!(counts(&rec), [1, 0, 0, 0]);
@@ -179,7 +163,7 @@ async fn every_class_of_code_in_the_trailers() {
     // cancelled: CANCELLED
     send_and_read(&layer, Status::Trailers("1")).await;
     assert_eq!(counts(&rec), [1, 8, 7, 1]);
-    assert_eq!(inprogress(&rec), Some(0.0));
+    assert_eq!(inprogress(&rec, "ranker"), Some(0.0));
 }
 
 #[tokio::test]
@@ -195,7 +179,7 @@ async fn a_trailers_only_response_is_decided_by_its_headers() {
     send_and_read(&layer, Status::Headers("14")).await;
     send_and_read(&layer, Status::Headers("1")).await;
     assert_eq!(counts(&rec), [1, 1, 1, 1]);
-    assert_eq!(inprogress(&rec), Some(0.0));
+    assert_eq!(inprogress(&rec, "ranker"), Some(0.0));
 }
 
 #[tokio::test]
@@ -207,7 +191,7 @@ async fn a_missing_status_is_a_server_error() {
     assert_eq!(counts(&rec), [0, 0, 1, 0]);
     send_and_read(&layer, Status::NoTrailers).await;
     assert_eq!(counts(&rec), [0, 0, 2, 0]);
-    assert_eq!(inprogress(&rec), Some(0.0));
+    assert_eq!(inprogress(&rec, "ranker"), Some(0.0));
 }
 
 #[tokio::test]
@@ -221,7 +205,7 @@ async fn a_body_dropped_before_its_trailers_is_cancelled() {
     assert_eq!(counts(&rec), [0, 0, 0, 0]);
     drop(body);
     assert_eq!(counts(&rec), [0, 0, 0, 1]);
-    assert_eq!(inprogress(&rec), Some(0.0));
+    assert_eq!(inprogress(&rec, "ranker"), Some(0.0));
 }
 
 #[tokio::test]

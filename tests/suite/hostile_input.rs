@@ -21,6 +21,7 @@ use crate::common;
 use crate::loan_model;
 
 use common::by_hand::{call, drain, noop_waker};
+use common::exposition::{Exposition, Sample};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::ready;
@@ -418,130 +419,9 @@ fn a_content_type_other_than_json_is_415() {
 // ---------------------------------------------------------------------------------------------
 // Hostile label values in the Prometheus text.
 
-/// One sample of a strictly parsed exposition.
-#[derive(Debug, Clone, PartialEq)]
-struct Sample {
-    name: String,
-    labels: BTreeMap<String, String>,
-    value: f64,
-}
-
-/// Parses the text format (version 0.0.4) strictly: every line is empty, a `# HELP` or
-/// `# TYPE` line with a valid metric name, or a sample `name{label="value",...} value` with
-/// valid names, only the three escapes `\\`, `\"` and `\n`, no duplicate label, and a value
-/// Prometheus accepts. Any other line is an error naming it.
+/// The shared strict parser (`tests/common/exposition.rs`): the samples, or the first problem.
 fn strict_parse(text: &str) -> Result<Vec<Sample>, String> {
-    fn metric_name(s: &str) -> bool {
-        let mut chars = s.chars();
-        chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-    }
-    fn label_name(s: &str) -> bool {
-        let mut chars = s.chars();
-        chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-    }
-    fn value(s: &str) -> Option<f64> {
-        match s {
-            "+Inf" => Some(f64::INFINITY),
-            "-Inf" => Some(f64::NEG_INFINITY),
-            "NaN" => Some(f64::NAN),
-            _ => s.parse().ok(),
-        }
-    }
-    if !text.is_empty() && !text.ends_with('\n') {
-        return Err("the text does not end with a line feed".into());
-    }
-    let mut samples = Vec::new();
-    for line in text.split('\n') {
-        let bad = || format!("bad line: {line:?}");
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("# ") {
-            let mut parts = rest.splitn(3, ' ');
-            let (kind, name) = (parts.next(), parts.next());
-            let ok = match (kind, name, parts.next()) {
-                (Some("HELP"), Some(name), _) => metric_name(name),
-                (Some("TYPE"), Some(name), Some(ty)) => {
-                    metric_name(name)
-                        && ["counter", "gauge", "histogram", "summary", "untyped"].contains(&ty)
-                }
-                _ => false,
-            };
-            if !ok {
-                return Err(bad());
-            }
-            continue;
-        }
-        // Byte searches: `str::find` with a pattern is slow in a debug build.
-        let (name, rest) = match line.bytes().position(|b| b == b'{' || b == b' ') {
-            Some(i) => line.split_at(i),
-            None => return Err(bad()),
-        };
-        if !metric_name(name) {
-            return Err(bad());
-        }
-        let mut labels = BTreeMap::new();
-        let mut rest = rest;
-        if let Some(inner) = rest.strip_prefix('{') {
-            rest = inner;
-            loop {
-                if let Some(after) = rest.strip_prefix('}') {
-                    rest = after;
-                    break;
-                }
-                let eq = rest.bytes().position(|b| b == b'=').ok_or_else(bad)?;
-                let key = &rest[..eq];
-                if !label_name(key) {
-                    return Err(bad());
-                }
-                rest = rest[eq + 1..].strip_prefix('"').ok_or_else(bad)?;
-                let mut value = String::new();
-                loop {
-                    // Lines are split at line feeds: a raw one cannot be here.
-                    let at = rest
-                        .bytes()
-                        .position(|b| b == b'"' || b == b'\\')
-                        .ok_or_else(bad)?;
-                    value.push_str(&rest[..at]);
-                    if rest.as_bytes()[at] == b'"' {
-                        rest = &rest[at + 1..];
-                        break;
-                    }
-                    value.push(match rest.as_bytes().get(at + 1) {
-                        Some(b'n') => '\n',
-                        Some(b'\\') => '\\',
-                        Some(b'"') => '"',
-                        _ => return Err(bad()),
-                    });
-                    rest = &rest[at + 2..];
-                }
-                if labels.insert(key.to_owned(), value).is_some() {
-                    return Err(format!("label {key} twice: {line:?}"));
-                }
-                if let Some(after) = rest.strip_prefix(',') {
-                    rest = after;
-                } else if !rest.starts_with('}') {
-                    return Err(bad());
-                }
-            }
-        }
-        let value_text = rest.strip_prefix(' ').ok_or_else(bad)?;
-        // The format allows a timestamp after the value; this exporter writes none, and this
-        // parser takes one for garbage.
-        let value = value(value_text).ok_or_else(bad)?;
-        samples.push(Sample {
-            name: name.to_owned(),
-            labels,
-            value,
-        });
-    }
-    Ok(samples)
+    Exposition::try_parse(text).map(|page| page.samples)
 }
 
 /// `value` as the limiter keeps it: cut to 64 bytes at a character boundary, `unknown` when
@@ -776,17 +656,24 @@ fn hostile_header_values_as_model_names_and_labels_round_trip() {
 #[test]
 fn the_strict_parser_rejects_broken_text() {
     for bad in [
-        "x{a=\"1\"} 1",           // no final line feed
-        "x{a=\"1\n\"} 1\n",       // raw line feed in a value
-        "x{a=\"\\t\"} 1\n",       // unknown escape
-        "x{a=\"1\",a=\"2\"} 1\n", // duplicate label
-        "x{a=1} 1\n",             // unquoted value
-        "x{a=\"1\"}1\n",          // no space before the value
-        "x{a=\"1\"} one\n",       // not a number
-        "1x 1\n",                 // bad metric name
-        "x{1a=\"1\"} 1\n",        // bad label name
-        "# TYPE x thing\n",       // bad type
-        "x{a=\"1\"} 1 2 3\n",     // trailing garbage
+        "x{a=\"1\"} 1",                                 // no final line feed
+        "x{a=\"1\n\"} 1\n",                             // raw line feed in a value
+        "x{a=\"\\t\"} 1\n",                             // unknown escape
+        "x{a=\"1\",a=\"2\"} 1\n",                       // duplicate label
+        "x{a=1} 1\n",                                   // unquoted value
+        "x{a=\"1\"}1\n",                                // no space before the value
+        "x{a=\"1\"} one\n",                             // not a number
+        "1x 1\n",                                       // bad metric name
+        "x{1a=\"1\"} 1\n",                              // bad label name
+        "# TYPE x thing\n",                             // bad type
+        "x{a=\"1\"} 1 2 3\n",                           // trailing garbage
+        "x{a=\"1\",b=\"2\"} 1\nx{b=\"2\",a=\"1\"} 2\n", // one series twice
+        "x 1\nx 2\n",                                   // one series twice, no labels
+        "# HELP x a\n# HELP x b\n",                     // a second HELP
+        "# TYPE x gauge\n# TYPE x gauge\n",             // a second TYPE
+        "x_count 1\n# TYPE x histogram\n",              // TYPE after its family's samples
+        "# HELP x a \\t tab\n",                         // unknown escape in HELP
+        "# a comment\n",                                // neither HELP nor TYPE
     ] {
         assert!(strict_parse(bad).is_err(), "accepted {bad:?}");
     }
@@ -794,4 +681,7 @@ fn the_strict_parser_rejects_broken_text() {
         .unwrap();
     assert_eq!(ok[0].labels["a"], "q\"\n\\");
     assert_eq!(ok[1].value, 2.0);
+    let page = Exposition::try_parse("# HELP x a \\\\ and \\n\nx{b=\"2\",a=\"1\"} 3\n").unwrap();
+    assert_eq!(page.exact("x{b=\"2\",a=\"1\"}"), Some(3.0));
+    assert_eq!(page.exact("x{a=\"1\",b=\"2\"}"), None, "exact: as written");
 }

@@ -16,52 +16,21 @@ use inference_monitor::{
 };
 use tower::{service_fn, Layer, Service, ServiceExt};
 
+use crate::common::frames::next_frame;
+use crate::common::handlers::Answer;
+use crate::common::recorded::{
+    inprogress, latency_count, predictions, requests, INPROGRESS, LATENCY, PREDICTIONS, REQUESTS,
+};
+
 type Bytes = axum::body::Bytes;
 
-const REQUESTS: &str = "inference_requests_total";
-const LATENCY: &str = "inference_request_latency_seconds";
-const PREDICTIONS: &str = "inference_predictions_total";
-const INPROGRESS: &str = "inference_inprogress_requests";
-
-fn requests(rec: &TestRecorder, model: &str, outcome: &str) -> Option<u64> {
-    rec.counter(REQUESTS, &[("model", model), ("outcome", outcome)])
-}
-
-fn latency_count(rec: &TestRecorder, model: &str, outcome: &str) -> Option<usize> {
-    rec.histogram(LATENCY, &[("model", model), ("outcome", outcome)])
-        .map(|h| h.len())
-}
-
-fn inprogress(rec: &TestRecorder, model: &str) -> Option<f64> {
-    rec.gauge(INPROGRESS, &[("model", model)])
-}
-
-fn predictions(rec: &TestRecorder, model: &str, label: &str) -> Option<u64> {
-    rec.counter(PREDICTIONS, &[("model", model), ("label", label)])
+/// A handler answering `status`, reporting `label` when given.
+fn answering(status: StatusCode, label: Option<&'static str>) -> Answer {
+    Answer::ok(b"{\"ok\":true}").status(status).label(label)
 }
 
 fn request() -> Request<Full<Bytes>> {
     Request::new(Full::new(Bytes::from_static(b"{}")))
-}
-
-/// A handler answering `status`, reporting `label` when given.
-fn answering(
-    status: StatusCode,
-    label: Option<&'static str>,
-) -> impl Service<
-    Request<Full<Bytes>>,
-    Response = Response<Full<Bytes>>,
-    Error = Infallible,
-    Future = impl Future<Output = Result<Response<Full<Bytes>>, Infallible>>,
-> + Clone {
-    service_fn(move |_req: Request<Full<Bytes>>| async move {
-        let mut res = Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));
-        *res.status_mut() = status;
-        if let Some(label) = label {
-            Prediction::new(label).insert_into(&mut res);
-        }
-        Ok::<_, Infallible>(res)
-    })
 }
 
 async fn send<S, B>(svc: S) -> (StatusCode, Bytes)
@@ -250,12 +219,6 @@ fn streaming(
         Prediction::new("generated").insert_into(&mut res);
         Ok::<_, Infallible>(res)
     })
-}
-
-async fn next_frame<B: http_body::Body + Unpin>(
-    body: &mut B,
-) -> Option<Result<http_body::Frame<B::Data>, B::Error>> {
-    std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
 }
 
 #[tokio::test]

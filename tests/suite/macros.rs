@@ -5,31 +5,12 @@ use std::sync::LazyLock;
 use inference_monitor::testing::TestRecorder;
 use inference_monitor::{monitor, ModelMonitor, Monitor, Outcome};
 
+use crate::common::recorded::{latency_count, predictions, requests};
+
 // A user's own `metrics` module in scope must not break the macro.
 #[allow(dead_code)]
 mod metrics {
     pub fn counter() {}
-}
-
-const REQUESTS: &str = "inference_requests_total";
-
-fn requests(rec: &TestRecorder, model: &str, outcome: &str) -> Option<u64> {
-    rec.counter(REQUESTS, &[("model", model), ("outcome", outcome)])
-}
-
-fn predictions(rec: &TestRecorder, model: &str, label: &str) -> Option<u64> {
-    rec.counter(
-        "inference_predictions_total",
-        &[("model", model), ("label", label)],
-    )
-}
-
-fn latency_count(rec: &TestRecorder, model: &str, outcome: &str) -> usize {
-    rec.histogram(
-        "inference_request_latency_seconds",
-        &[("model", model), ("outcome", outcome)],
-    )
-    .map_or(0, |h| h.len())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +57,7 @@ fn sync_calls_record_outcome_latency_and_label() {
     assert_eq!(plain, 42);
 
     assert_eq!(requests(&rec, "loan", "success"), Some(3));
-    assert_eq!(latency_count(&rec, "loan", "success"), 3);
+    assert_eq!(latency_count(&rec, "loan", "success"), Some(3));
     assert_eq!(predictions(&rec, "loan", "approved"), Some(1));
     assert_eq!(predictions(&rec, "loan", "rejected"), Some(1));
     assert_eq!(

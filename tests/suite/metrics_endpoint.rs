@@ -18,7 +18,10 @@ fn metrics_with_a_sample() -> (PrometheusRecorder, MetricsHandle) {
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("known_total").increment(3);
     });
-    assert!(handle.render().contains("known_total 3"));
+    assert_eq!(
+        common::Exposition::parse(&handle.render()).exact("known_total"),
+        Some(3.0)
+    );
     (recorder, handle)
 }
 
@@ -58,8 +61,9 @@ fn assert_allowed(response: &http::Response<String>) {
         response.headers()[header::CONTENT_TYPE],
         inference_monitor::exporter::prometheus::CONTENT_TYPE
     );
-    assert!(
-        response.body().contains("known_total 3"),
+    assert_eq!(
+        common::Exposition::parse(response.body()).exact("known_total"),
+        Some(3.0),
         "{}",
         response.body()
     );
@@ -167,19 +171,9 @@ async fn works_as_an_axum_route() {
 
 const TOKEN: &str = "0123456789abcdef-example-token";
 
-/// The address of `/metrics` in a banner's `metrics: curl -s http://ADDR/metrics …` line.
+/// The address of `/metrics` in the banner (`common::Server::metrics_addr`).
 fn metrics_addr_from_banner(server: &common::Server) -> std::net::SocketAddr {
-    let line = server
-        .banner
-        .iter()
-        .find(|l| l.trim_start().starts_with("metrics: curl"))
-        .unwrap_or_else(|| panic!("no metrics line in the banner: {:?}", server.banner));
-    let rest = line.split("http://").nth(1).expect("metrics URL");
-    rest.split("/metrics")
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap_or_else(|e| panic!("bad metrics address in {line:?}: {e}"))
+    server.metrics_addr()
 }
 
 fn assert_example_denies(addr: std::net::SocketAddr, headers: &[(&str, &str)]) {

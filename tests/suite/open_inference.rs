@@ -2,8 +2,6 @@
 //! the model limiter or by `only_models`) and axum's `MatchedPath` through `from_request`, with
 //! exact counts through a local test recorder.
 
-use std::convert::Infallible;
-
 use axum::extract::MatchedPath;
 use axum::routing::post;
 use axum::Router;
@@ -11,15 +9,12 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use inference_monitor::testing::TestRecorder;
 use inference_monitor::{tower::OpenInference, InferenceMonitorLayer, Monitor};
-use tower::{service_fn, Layer, Service, ServiceExt};
+use tower::{Layer, Service, ServiceExt};
+
+use crate::common::handlers::Answer;
+use crate::common::recorded::{requests, REQUESTS};
 
 type Bytes = axum::body::Bytes;
-
-const REQUESTS: &str = "inference_requests_total";
-
-fn requests(rec: &TestRecorder, model: &str, outcome: &str) -> Option<u64> {
-    rec.counter(REQUESTS, &[("model", model), ("outcome", outcome)])
-}
 
 /// The distinct `model` values of the requests counter.
 fn models(rec: &TestRecorder) -> Vec<String> {
@@ -37,15 +32,8 @@ fn models(rec: &TestRecorder) -> Vec<String> {
     names
 }
 
-fn ok_service() -> impl Service<
-    Request<()>,
-    Response = Response<Full<Bytes>>,
-    Error = Infallible,
-    Future = impl std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>>,
-> + Clone {
-    service_fn(|_req: Request<()>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
-    })
+fn ok_service() -> Answer {
+    Answer::ok(b"{}")
 }
 
 async fn post_to<S>(svc: &S, path: &str)

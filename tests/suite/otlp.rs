@@ -333,11 +333,7 @@ fn otlp_export_shows_exactly_what_prometheus_shows() {
 
 #[test]
 fn an_unreachable_collector_is_a_clear_export_error() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::stack::free_port();
     let (recorder, otlp) = inference_monitor::otlp(format!("http://127.0.0.1:{port}"))
         .timeout(Duration::from_secs(2))
         .interval(Duration::from_secs(3600))

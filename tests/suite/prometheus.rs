@@ -3,6 +3,7 @@
 
 use crate::common;
 
+use common::handlers::Answer;
 use common::Exposition;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -11,19 +12,9 @@ use tower::{service_fn, Layer, ServiceExt};
 
 type Bytes = axum::body::Bytes;
 
-fn ok_with(
-    label: &'static str,
-) -> impl tower::Service<
-    Request<Full<Bytes>>,
-    Response = Response<Full<Bytes>>,
-    Error = std::convert::Infallible,
-    Future = impl std::future::Future<Output = Result<Response<Full<Bytes>>, std::convert::Infallible>>,
-> + Clone {
-    service_fn(move |_req: Request<Full<Bytes>>| async move {
-        let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
-        Prediction::new(label).insert_into(&mut res);
-        Ok(res)
-    })
+/// A handler answering 200 `ok`, reporting `label`.
+fn ok_with(label: &'static str) -> Answer {
+    Answer::ok(b"ok").label(Some(label))
 }
 
 async fn drive<S>(svc: S)

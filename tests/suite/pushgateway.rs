@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::stack::{self, require};
+use common::stack::{self, free_port, require};
 use inference_monitor::{
     exporter::prometheus::{PushError, Pushgateway},
     monitor, Monitor,
@@ -83,11 +83,8 @@ fn the_real_pushgateway_receives_the_exact_values() {
 
 #[test]
 fn a_gateway_that_is_down_is_a_connect_error_at_once() {
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    // The listener is gone: nothing listens on `addr` any more.
+    // `free_port` bound the port and let it go: nothing listens on `addr`.
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
     let started = Instant::now();
     let error = batch_metrics()
         .push(&Pushgateway::new(addr.to_string(), "batch"))
@@ -175,7 +172,9 @@ fn a_refusal_carries_the_status_and_message_and_the_request_is_a_put_of_the_text
         head.contains("content-type: text/plain; version=0.0.4"),
         "{head}"
     );
-    // The same text as a render (the exporter's counters come in no fixed order).
+    // Valid text format (the shared strict parser panics otherwise), and the same text as a
+    // render (the exporter's counters come in no fixed order).
+    common::Exposition::parse(body);
     let sorted = |text: &str| {
         let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
         lines.sort();

@@ -12,8 +12,7 @@ use std::net::SocketAddr;
 
 use common::{http, scrape, start_example, Exposition};
 
-const GOOD: &str = r#"{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}"#;
-const RISKY: &str = r#"{"applicant_income": 1200, "coapplicant_income": 0, "loan_amount": 700, "loan_term_months": 120, "credit_history": false, "dependents": 3, "education": "not_graduate", "self_employed": true, "property_area": "rural"}"#;
+use common::loan_api::{GOOD, RISKY};
 
 /// One request of the traffic, with the status both servers must answer.
 struct Step {

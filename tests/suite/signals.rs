@@ -336,9 +336,9 @@ fn bucket_lists_are_validated() {
 // ---------------------------------------------------------------------------------------------
 // Through the Prometheus exporter: the buckets reach it, and the text holds exact counts.
 
+/// The value of the sample written exactly `series` on the page `text`, strictly parsed.
 fn line_value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    common::Exposition::parse(text).exact(series)
 }
 
 #[test]

@@ -26,8 +26,7 @@ use std::time::Duration;
 use common::stack::{self, eventually, free_port, query, scalar};
 use common::{http, post_json, start_example};
 
-const GOOD: &str = r#"{"applicant_income": 5000, "coapplicant_income": 1500, "loan_amount": 120, "loan_term_months": 360, "credit_history": true, "dependents": 0, "education": "graduate", "self_employed": false, "property_area": "urban"}"#;
-const RISKY: &str = r#"{"applicant_income": 1200, "coapplicant_income": 0, "loan_amount": 700, "loan_term_months": 120, "credit_history": false, "dependents": 3, "education": "not_graduate", "self_employed": true, "property_area": "rural"}"#;
+use common::loan_api::{GOOD, RISKY};
 
 /// The streaming generator's pace here: quick, far below the 2.5 s of `InferenceSlowFirstToken`.
 const STREAM_PACE: [(&str, &str); 2] = [("FIRST_TOKEN_DELAY_MS", "20"), ("TOKEN_DELAY_MS", "10")];

@@ -3,18 +3,15 @@
 //! response, their lower bounds set by known delays, and a client leaving mid-stream.
 
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::time::Duration;
 
 use http::{HeaderValue, Request, Response};
-use http_body::{Body, Frame};
 use inference_monitor::testing::TestRecorder;
 use inference_monitor::{tower::LatencyEnd, InferenceMonitorLayer, Monitor, TokenUsage};
 use tower::{service_fn, Layer, Service, ServiceExt};
 
-use crate::common::frames;
-
-use frames::Frames;
+use crate::common::frames::{next_frame, Frames};
+use crate::common::recorded::requests;
 
 const TTFT: &str = "inference_time_to_first_token_seconds";
 const TPOT: &str = "inference_time_per_output_token_seconds";
@@ -47,23 +44,12 @@ fn generator(
 
 const WORDS: &[&str] = &["Once ", "upon ", "a ", "time ", "there"];
 
-async fn next_frame<B: Body + Unpin>(body: &mut B) -> Option<Result<Frame<B::Data>, B::Error>> {
-    std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
-}
-
 fn tokens(rec: &TestRecorder, model: &str, kind: &str) -> Option<u64> {
     rec.counter(TOKENS, &[("model", model), ("type", kind)])
 }
 
 fn samples(rec: &TestRecorder, name: &str, model: &str) -> Vec<f64> {
     rec.histogram(name, &[("model", model)]).unwrap_or_default()
-}
-
-fn requests(rec: &TestRecorder, model: &str, outcome: &str) -> Option<u64> {
-    rec.counter(
-        "inference_requests_total",
-        &[("model", model), ("outcome", outcome)],
-    )
 }
 
 #[tokio::test]

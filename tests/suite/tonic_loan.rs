@@ -77,15 +77,17 @@ async fn call(
     .map(tonic::Response::into_inner)
 }
 
-/// The `/metrics` address from the banner's `metrics: curl -s http://ADDR/metrics` line.
-fn metrics_addr(banner: &[String]) -> SocketAddr {
-    banner
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("metrics: curl -s http://"))
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("no metrics line in the banner: {banner:?}"))
-        .parse()
-        .expect("metrics address")
+/// The `/metrics` address from the banner, whose line is exactly
+/// `metrics: curl -s http://ADDR/metrics`.
+fn metrics_addr(server: &common::Server) -> SocketAddr {
+    let addr = server.metrics_addr();
+    let line = format!("metrics: curl -s http://{addr}/metrics");
+    assert!(
+        server.banner.iter().any(|l| l.trim() == line),
+        "no `{line}` in the banner: {:?}",
+        server.banner
+    );
+    addr
 }
 
 #[test]
@@ -100,7 +102,7 @@ fn grpc_calls_are_counted_by_their_grpc_status_with_their_labels() {
         "banner: {:?}",
         server.banner
     );
-    let metrics = metrics_addr(&server.banner);
+    let metrics = metrics_addr(&server);
     let model = LoanModel::load();
     let expected = |a: &proto::Application| {
         model.predict(&LoanApplication::from_json(&as_json(a)).expect("valid application"))
@@ -209,7 +211,7 @@ fn sigterm_drains_within_the_deadline_with_a_stuck_call() {
         "tonic_loan",
         &[("METRICS_ADDR", "127.0.0.1:0"), ("SHUTDOWN_TIMEOUT", "1")],
     );
-    let metrics = metrics_addr(&server.banner);
+    let metrics = metrics_addr(&server);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
