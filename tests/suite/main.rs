@@ -41,6 +41,7 @@ mod layer;
 mod loan_model_tests;
 mod macros;
 mod metrics_endpoint;
+mod metrics_starvation;
 mod open_inference;
 mod otlp;
 mod prometheus;
