@@ -46,6 +46,7 @@ mod open_inference;
 mod otlp;
 mod prometheus;
 mod pushgateway;
+mod readme;
 mod recorder_faults;
 mod same_counts;
 mod signals;
