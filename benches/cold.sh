@@ -11,7 +11,7 @@ command -v valgrind >/dev/null || {
     echo "cold.sh: needs valgrind: apt-get install valgrind" >&2
     exit 2
 }
-bin=$(cargo bench --bench cold --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
+bin=$(cargo bench -p inference-monitor-benches --bench cold --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
 [[ -x $bin ]] || {
     echo "cold.sh: cannot find the bench binary" >&2
     exit 2

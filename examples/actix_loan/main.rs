@@ -209,7 +209,10 @@ async fn metrics(request: HttpRequest, state: web::Data<AppState>) -> HttpRespon
             for challenge in auth.challenges() {
                 builder.append_header((header::WWW_AUTHENTICATE, challenge));
             }
+            // `Connection: close`: a client without the token cannot keep a connection of the
+            // metrics listener by asking again and again (docs/security.md).
             return builder
+                .force_close()
                 .content_type("text/plain; charset=utf-8")
                 .body("401 Unauthorized: metrics\n");
         }

@@ -147,31 +147,100 @@ pub fn dashboard() -> DashboardService {
     Dashboard::new().service()
 }
 
+/// Time a client of the metrics listener has to send a request head; it also closes a
+/// keep-alive connection idle that long (hyper starts the timer whenever it waits for a head).
+pub const METRICS_HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Connections the metrics listener keeps open at a time. Past it, the oldest connection that is
+/// not being answered is closed to make room, so a new client always gets in.
+pub const METRICS_MAX_CONNECTIONS: usize = 256;
+
+/// One open connection of the metrics listener.
+struct MetricsConnection {
+    /// Set while a request of this connection is being answered: such a connection is not
+    /// evicted.
+    busy: std::sync::atomic::AtomicBool,
+    /// Notified to close the connection (eviction).
+    evict: tokio::sync::Notify,
+}
+
+/// The open connections of the metrics listener, oldest first (ids grow with each accept).
+type MetricsConnections =
+    std::sync::Mutex<std::collections::BTreeMap<u64, std::sync::Arc<MetricsConnection>>>;
+
+/// Clears a connection's `busy` flag when its request has been answered (or dropped).
+struct Answering(std::sync::Arc<MetricsConnection>);
+
+impl Answering {
+    fn new(connection: &std::sync::Arc<MetricsConnection>) -> Self {
+        connection
+            .busy
+            .store(true, std::sync::atomic::Ordering::Release);
+        Self(std::sync::Arc::clone(connection))
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0
+            .busy
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Makes room for one more connection when `open` holds `limit` already: evicts the oldest one
+/// that is not being answered (idle, or still sending its head). `false` when every open
+/// connection is being answered, and the new one must be refused.
+fn make_room(open: &MetricsConnections, limit: usize) -> bool {
+    let mut open = open
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if open.len() < limit {
+        return true;
+    }
+    let oldest_idle = open
+        .iter()
+        .find(|(_, c)| !c.busy.load(std::sync::atomic::Ordering::Acquire))
+        .map(|(&id, _)| id);
+    match oldest_idle.and_then(|id| open.remove(&id)) {
+        Some(evicted) => {
+            // `notify_one` keeps the wake-up if the task is not waiting yet.
+            evicted.evict.notify_one();
+            true
+        }
+        None => false,
+    }
+}
+
 /// Serves the `/metrics` `service` and the `dashboard` on its own `listener` until the task is
-/// dropped; any other path gets `404`. It is plain hyper over HTTP/1.1, with the protections that matter for an
-/// endpoint nobody but Prometheus should call: a client has 5 seconds to send a request head
-/// (a slow or idle client cannot hold a connection for ever), and at most 16 connections are
-/// served at a time (the others wait in the kernel's accept queue).
+/// dropped; any other path gets `404`. It is plain hyper over HTTP/1.1, with the protections that
+/// matter for an endpoint nobody but Prometheus should call, so that clients without the token
+/// cannot keep Prometheus out (see `docs/security.md`):
+///
+/// * every connection is accepted at once (no queue in the kernel for a scrape to wait in);
+/// * a client has [`METRICS_HEADER_READ_TIMEOUT`] (5 s) to send a request head, and a
+///   keep-alive connection idle that long is closed (hyper's `header_read_timeout`);
+/// * a `401` (no or wrong token) and a `404` close the connection (`Connection: close`): a
+///   client without the token cannot keep a connection by asking again and again;
+/// * at most [`METRICS_MAX_CONNECTIONS`] (256) connections are open at a time; the next one
+///   closes the oldest connection not being answered at that moment, so idle and slow clients
+///   make room for a scrape instead of making it wait.
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
     service: MetricsService,
     dashboard: DashboardService,
 ) {
+    use std::sync::Arc;
+
     use hyper::server::conn::http1;
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
 
-    const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-    const MAX_CONNECTIONS: usize = 16;
-
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        .header_read_timeout(METRICS_HEADER_READ_TIMEOUT);
+    let open: Arc<MetricsConnections> = Arc::default();
+    let mut next_id = 0_u64;
     loop {
-        let Ok(permit) = std::sync::Arc::clone(&permits).acquire_owned().await else {
-            return;
-        };
         let stream = match listener.accept().await {
             Ok((stream, _peer)) => stream,
             Err(e) => {
@@ -180,27 +249,62 @@ pub async fn serve_metrics(
                 continue;
             }
         };
+        if !make_room(&open, METRICS_MAX_CONNECTIONS) {
+            // Every open connection is being answered: refuse this one (dropping it closes it).
+            continue;
+        }
+        let id = next_id;
+        next_id += 1;
+        let connection = Arc::new(MetricsConnection {
+            busy: std::sync::atomic::AtomicBool::new(false),
+            evict: tokio::sync::Notify::new(),
+        });
+        open.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, Arc::clone(&connection));
         let service = service.clone();
         let dashboard = dashboard.clone();
+        let this = Arc::clone(&connection);
         let handler = hyper::service::service_fn(move |request: http::Request<_>| {
             let service = service.clone();
             let dashboard = dashboard.clone();
+            let answering = Answering::new(&this);
             async move {
-                if request.uri().path() == "/metrics" {
-                    service.oneshot(request).await
+                let mut response = if request.uri().path() == "/metrics" {
+                    service.oneshot(request).await?
                 } else if request.uri().path() == "/dashboard" {
-                    dashboard.oneshot(request).await
+                    dashboard.oneshot(request).await?
                 } else {
                     let mut response = http::Response::new("404 Not Found\n".to_owned());
                     *response.status_mut() = http::StatusCode::NOT_FOUND;
-                    Ok(response)
+                    response
+                };
+                if matches!(
+                    response.status(),
+                    http::StatusCode::UNAUTHORIZED | http::StatusCode::NOT_FOUND
+                ) {
+                    // hyper closes the connection once this answer is written.
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
                 }
+                drop(answering);
+                Ok::<_, std::convert::Infallible>(response)
             }
         });
-        let connection = http.serve_connection(TokioIo::new(stream), handler);
+        let served = http.serve_connection(TokioIo::new(stream), handler);
+        let open = Arc::clone(&open);
         tokio::spawn(async move {
-            let _ = connection.await;
-            drop(permit);
+            // A connection error (a client gone, a malformed or slow head) concerns that client
+            // only. Eviction drops the connection, which closes its socket.
+            tokio::select! {
+                _ = served => {}
+                () = connection.evict.notified() => {}
+            }
+            open.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&id);
         });
     }
 }

@@ -115,12 +115,16 @@ fn wait_ready(addr: SocketAddr, path: &str, name: &str) {
     }
 }
 
-/// Starts the Pushgateway on a free loopback port, ready when `/-/ready` answers.
+/// Starts the Pushgateway on a free loopback port, ready when `/-/ready` answers. Persistence
+/// is off (`--persistence.file=` empty: memory only): Debian's default file,
+/// `/var/lib/prometheus/pushgateway.data`, would keep the tests' groups and show them to the
+/// machine's own gateway later.
 pub fn pushgateway(binary: &Path) -> Process {
     let dir = TempDir::new("pushgateway");
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let child = Command::new(binary)
         .arg(format!("--web.listen-address={addr}"))
+        .arg("--persistence.file=")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -81,6 +81,19 @@ fn the_real_pushgateway_receives_the_exact_values() {
     drop(gateway_process);
 }
 
+/// The suite's gateway keeps what it receives in memory only: nothing is left on the machine.
+#[test]
+fn the_test_pushgateway_persists_nothing() {
+    let Some(binary) = require("prometheus-pushgateway", "prometheus-pushgateway") else {
+        return;
+    };
+    let gateway = stack::pushgateway(&binary);
+    let status = common::http(gateway.addr, "GET", "/api/v1/status", &[], b"");
+    assert_eq!(status.status, 200, "{}", status.body);
+    let flags = &status.json()["data"]["flags"];
+    assert_eq!(flags["persistence.file"], "", "{flags}");
+}
+
 #[test]
 fn a_gateway_that_is_down_is_a_connect_error_at_once() {
     // `free_port` bound the port and let it go: nothing listens on `addr`.

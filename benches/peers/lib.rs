@@ -1,0 +1,1 @@
+//! Nothing: the package holds the benchmarks of `inference-monitor` (see Cargo.toml).
