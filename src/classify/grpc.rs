@@ -88,10 +88,11 @@ fn from_grpc_status(map: &HeaderMap) -> Option<Outcome> {
     )
 }
 
-/// Whether the response is gRPC over HTTP/2 (`application/grpc`, `application/grpc+proto`, ...),
-/// whose status comes in HTTP trailers. gRPC-Web (`application/grpc-web…`) sends its trailers
-/// inside the body instead, where they cannot be read without decoding it.
-fn is_grpc(headers: &HeaderMap) -> bool {
+/// Whether the request or response is gRPC over HTTP/2 (`application/grpc`,
+/// `application/grpc+proto`, ...), whose status comes in HTTP trailers. gRPC-Web
+/// (`application/grpc-web…`) sends its trailers inside the body instead, where they cannot be
+/// read without decoding it.
+pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
         .map(http::HeaderValue::as_bytes)
