@@ -262,7 +262,15 @@ impl<B: Body> Body for RequestBody<B> {
 
     #[inline]
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        let end = self.inner.is_end_stream();
+        // Ended here: no frame comes after, and the body may never be polled (tonic drops a
+        // request body that has ended before reading it). Marking again is harmless.
+        if end && !self.framing.ends_well() {
+            if let Some(mark) = self.mark {
+                mark.set(Outcome::ClientError);
+            }
+        }
+        end
     }
 
     #[inline]
