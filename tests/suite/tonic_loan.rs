@@ -265,7 +265,7 @@ fn framed(application: &proto::Application) -> Vec<u8> {
     out
 }
 
-/// Opens `n` `Predict` calls on `client`: their HEADERS without END_STREAM, and for every second
+/// Opens `n` `Predict` calls on `client`: their HEADERS without `END_STREAM`, and for every second
 /// call half of a message after them. Returns the calls' send halves and response futures.
 async fn open_calls(
     addr: SocketAddr,
@@ -458,7 +458,7 @@ mod frames {
         out
     }
 
-    /// A HEADERS frame (END_HEADERS, no END_STREAM) of a `Predict` call, its fields as HPACK
+    /// A HEADERS frame (`END_HEADERS`, no `END_STREAM`) of a `Predict` call, its fields as HPACK
     /// literals without indexing (no table, no Huffman).
     pub fn predict_headers(stream: u32, path: &str) -> Vec<u8> {
         let mut block = Vec::new();
