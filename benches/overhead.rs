@@ -5,6 +5,8 @@
 //! - `overhead/floor`: bare plus two clock reads, a counter, a histogram and a gauge up and
 //!   down on handles registered once — the physical floor of any such layer;
 //! - `overhead/layer`: bare wrapped in `InferenceMonitorLayer`, reporting a label;
+//! - `overhead/layer_watch`: the same layer with `watch_request_body()` (the inner service
+//!   receives the watched `RequestBody`);
 //! - `overhead/fn_bare`, `overhead/macro`: a trivial function alone and inside `monitor!`;
 //! - `peers/axum_plain`, `peers/axum_monitor`, `peers/axum_prometheus`: a one-route axum
 //!   Router (called with `oneshot`, body collected) alone, with this crate's layer, and with
@@ -28,7 +30,7 @@ use axum::Router;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::Request;
 use http_body_util::BodyExt;
-use inference_monitor::{monitor, InferenceMonitorLayer, Prediction};
+use inference_monitor::{monitor, tower::RequestBody, InferenceMonitorLayer, Prediction};
 use tower::{Layer, ServiceExt};
 
 mod support;
@@ -55,6 +57,22 @@ fn block_on<F: Future>(f: F) -> F::Output {
             }
             std::thread::park();
         }
+    })
+}
+
+/// [`inner`] behind a layer that watches request bodies: the same answer, for the watched body.
+fn watched_inner() -> impl tower::Service<
+    Request<RequestBody<()>>,
+    Response = http::Response<http_body_util::Full<axum::body::Bytes>>,
+    Error = std::convert::Infallible,
+    Future = support::Answer,
+> + Clone {
+    tower::service_fn(|_req: Request<RequestBody<()>>| {
+        let mut res = http::Response::new(http_body_util::Full::new(
+            axum::body::Bytes::from_static(b"{\"label\":\"approved\"}"),
+        ));
+        Prediction::new("approved").insert_into(&mut res);
+        std::future::ready(Ok(res))
     })
 }
 
@@ -113,6 +131,11 @@ fn overhead(c: &mut Criterion) {
 
     let mut layered = InferenceMonitorLayer::for_model(monitor.model("loan")).layer(inner());
     group.bench_function("layer", |b| b.iter(|| request(&mut layered)));
+
+    let mut watched = InferenceMonitorLayer::for_model(monitor.model("loan"))
+        .watch_request_body()
+        .layer(watched_inner());
+    group.bench_function("layer_watch", |b| b.iter(|| request(&mut watched)));
 
     group.bench_function("fn_bare", |b| b.iter(|| trivial(42)));
     let model = monitor.model("fn");

@@ -21,6 +21,7 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;
+use std::future::ready;
 use std::hint::black_box;
 use std::task::Waker;
 
@@ -28,11 +29,14 @@ use common::by_hand::{call, drain, noop_waker, now};
 use common::handlers::Answer;
 use http::{Request, Response, Uri};
 use http_body::Body;
+use http_body_util::Full;
 use inference_monitor::{
     classify::GrpcClassifier, monitor, InferenceMonitorLayer, ModelMonitor, Monitor, Outcome,
     Signal, Stage,
 };
-use tower::{Layer, Service};
+use tower::{service_fn, Layer, Service};
+
+type Bytes = axum::body::Bytes;
 
 /// Monitored requests counted per case, after warm-up.
 const N: u64 = 1_000;
@@ -320,6 +324,138 @@ fn the_opt_in_layers_add_no_allocation_per_request() {
     assert_eq!(only - bare, 0);
     assert_eq!(grpc - bare, 0);
     assert_eq!(streaming - bare, 0);
+}
+
+/// A gRPC request body: one chunk, then the end or (`fails`) an error, as hyper's body gives
+/// when the client resets the call.
+struct Upload {
+    chunk: Option<Bytes>,
+    fails: bool,
+}
+
+impl Body for Upload {
+    type Data = Bytes;
+    type Error = &'static str;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, &'static str>>> {
+        std::task::Poll::Ready(match self.chunk.take() {
+            Some(chunk) => Some(Ok(http_body::Frame::data(chunk))),
+            None if self.fails => {
+                self.fails = false;
+                Some(Err("reset"))
+            }
+            None => None,
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.chunk.is_none() && !self.fails
+    }
+}
+
+/// A call of `/fraud.Fraud/Score`: a whole message, or (`fails`) half of one and a reset.
+fn grpc_call(fails: bool) -> Request<Upload> {
+    let message: &'static [u8] = if fails {
+        b"\0\0\0"
+    } else {
+        b"\0\0\0\0\x02\x08\x01"
+    };
+    let mut request = request_to("/fraud.Fraud/Score").map(|()| Upload {
+        chunk: Some(Bytes::from_static(message)),
+        fails,
+    });
+    request.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    request
+}
+
+/// A gRPC handler that reads its request body to its end, as tonic's unary calls do, and
+/// answers trailers-only: `INTERNAL` if the body failed, `OK` otherwise.
+fn reads_its_body<B: Body + Unpin>(
+    mut request: Request<B>,
+) -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>> {
+    let mut cx = std::task::Context::from_waker(Waker::noop());
+    let mut failed = false;
+    while let std::task::Poll::Ready(Some(frame)) =
+        std::pin::Pin::new(request.body_mut()).poll_frame(&mut cx)
+    {
+        failed |= frame.is_err();
+    }
+    let mut response = Response::new(Full::new(Bytes::new()));
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    let code = if failed { "13" } else { "0" };
+    headers.insert("grpc-status", http::HeaderValue::from_static(code));
+    ready(Ok(response))
+}
+
+/// One call of any request body through `service`, its response body read to its end.
+fn send_call<S, Q, B>(service: &mut S, request: Request<Q>, waker: &Waker)
+where
+    S: Service<Request<Q>, Response = Response<B>, Error = Infallible>,
+    B: Body + Unpin,
+{
+    now(std::future::poll_fn(|cx| service.poll_ready(cx)), waker).unwrap();
+    drain(
+        now(service.call(request), waker).unwrap().into_body(),
+        waker,
+    );
+}
+
+/// Watching the request body allocates nothing per request: neither following a gRPC body's
+/// messages nor marking a reset call (and reading the mark when it counts as `cancelled`).
+#[test]
+fn the_request_body_watch_adds_no_allocation_per_request() {
+    let waker = waker();
+    let watched_layer = |monitor: &Monitor| {
+        InferenceMonitorLayer::for_model(monitor.model("fraud"))
+            .classify_with(GrpcClassifier)
+            .watch_request_body()
+            .layer(service_fn(
+                reads_its_body::<inference_monitor::tower::RequestBody<Upload>>,
+            ))
+    };
+    {
+        let _noop = metrics::set_default_local_recorder(&metrics::NoopRecorder);
+        let mut bare = service_fn(reads_its_body::<Upload>);
+        send_call(&mut bare, grpc_call(false), &waker);
+        let whole_bare = allocations(N, || send_call(&mut bare, grpc_call(false), &waker));
+        let reset_bare = allocations(N, || send_call(&mut bare, grpc_call(true), &waker));
+
+        let mut watched = watched_layer(&Monitor::new());
+        // The first watched call makes the model's table of marks.
+        send_call(&mut watched, grpc_call(true), &waker);
+        send_call(&mut watched, grpc_call(false), &waker);
+        let whole = allocations(N, || send_call(&mut watched, grpc_call(false), &waker));
+        let reset = allocations(N, || send_call(&mut watched, grpc_call(true), &waker));
+        assert_eq!(whole - whole_bare, 0);
+        assert_eq!(reset - reset_bare, 0);
+    }
+    // The same calls, counted: the resets are `cancelled`, not `server_error`.
+    let recorder = inference_monitor::testing::TestRecorder::new();
+    let _local = recorder.local();
+    let mut watched = watched_layer(&Monitor::builder().prefix("watch").build().unwrap());
+    for _ in 0..10 {
+        send_call(&mut watched, grpc_call(false), &waker);
+        send_call(&mut watched, grpc_call(true), &waker);
+    }
+    let count = |outcome| {
+        recorder.counter(
+            "watch_inference_requests_total",
+            &[("model", "fraud"), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(count("success"), Some(10));
+    assert_eq!(count("cancelled"), Some(10));
+    assert_eq!(count("server_error"), Some(0));
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo run --example tonic_loan                        # gRPC on 127.0.0.1:50051, /metrics on 127.0.0.1:9464
 //! ADDR=127.0.0.1:0 METRICS_ADDR=127.0.0.1:0 cargo run --example tonic_loan  # free ports; the banner shows them
+//! MAX_CONCURRENT_STREAMS=32 cargo run --example tonic_loan   # calls open at once per connection (default 100)
 //! ```
 //!
 //! Then call `loan.Loan/Predict` (the messages are in `proto.rs`, with the `.proto` they
@@ -21,13 +22,20 @@
 //! How it fits together, with no `protoc` and no generated code:
 //!
 //! * the messages derive `prost::Message` by hand (`proto.rs`), and `Loan` is a
-//!   `tower::Service<http::Request<tonic::body::Body>>` that routes `/loan.Loan/Predict` to
-//!   `tonic::server::Grpc::unary` with `tonic_prost::ProstCodec` (what tonic-build would
-//!   generate) and answers `UNIMPLEMENTED` to any other path;
+//!   `tower::Service<http::Request<B>>` (for any request body, as generated servers are) that
+//!   routes `/loan.Loan/Predict` to `tonic::server::Grpc::unary` with `tonic_prost::ProstCodec`
+//!   (what tonic-build would generate) and answers `UNIMPLEMENTED` to any other path;
 //! * the layer goes on the server: `Server::builder().layer(InferenceMonitorLayer::…
-//!   .classify_with(GrpcClassifier))`. A call that fails at once (`INVALID_ARGUMENT`,
-//!   `UNIMPLEMENTED`) is a trailers-only response whose `grpc-status` is in the headers; a
-//!   successful one ends with `grpc-status: 0` in the trailers, where the layer records it;
+//!   .classify_with(GrpcClassifier).watch_request_body())`. A call that fails at once
+//!   (`INVALID_ARGUMENT`, `UNIMPLEMENTED`) is a trailers-only response whose `grpc-status` is in
+//!   the headers; a successful one ends with `grpc-status: 0` in the trailers, where the layer
+//!   records it. Watching the request body counts a call its client cancelled (`RST_STREAM`, or
+//!   the connection closed mid-call) as `cancelled` and a malformed one as `client_error`, where
+//!   tonic answers both with `INTERNAL`; the codec answers a message that is not valid protobuf
+//!   with `INVALID_ARGUMENT` (tonic's prost codec says `INTERNAL`);
+//! * the server advertises `MAX_CONCURRENT_STREAMS` (HTTP/2's bound on the calls a connection
+//!   has open at once; env `MAX_CONCURRENT_STREAMS`, default 100): a client cannot hold more
+//!   calls open per connection, nor raise `inference_inprogress_requests` past it with one;
 //! * the predicted label reaches the layer through the extensions of the `tonic::Response`:
 //!   tonic moves them into the `http::Response` it sends (`Response::into_http`), where the
 //!   layer reads the [`Prediction`], exactly as with an axum handler. No extra middleware.
@@ -52,7 +60,7 @@ use std::task::{Context, Poll};
 
 use inference_monitor::{classify::GrpcClassifier, InferenceMonitorLayer, Prediction};
 use serde_json::json;
-use tonic::body::Body;
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 use tonic::{Request, Response, Status};
@@ -67,8 +75,14 @@ struct Loan {
     model: Arc<LoanModel>,
 }
 
-impl tower::Service<http::Request<Body>> for Loan {
-    type Response = http::Response<Body>;
+/// Generic over the request body, as tonic's generated servers are: behind the layer it is the
+/// layer's `RequestBody`.
+impl<B> tower::Service<http::Request<B>> for Loan
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
@@ -76,13 +90,13 @@ impl tower::Service<http::Request<Body>> for Loan {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
         if request.uri().path() == proto::PREDICT_PATH {
             let predict = Predict {
                 model: Arc::clone(&self.model),
             };
             Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(ProstCodec::default());
+                let mut grpc = tonic::server::Grpc::new(LoanCodec::default());
                 Ok(grpc.unary(predict, request).await)
             })
         } else {
@@ -92,6 +106,47 @@ impl tower::Service<http::Request<Body>> for Loan {
             ));
             Box::pin(ready(Ok(status.into_http())))
         }
+    }
+}
+
+/// tonic's prost codec, except that a message that is not valid protobuf is the client's
+/// error, `INVALID_ARGUMENT` (prost's decode error is `INTERNAL` in tonic, which the layer would
+/// count as `server_error`: any client could raise it).
+#[derive(Default)]
+struct LoanCodec(ProstCodec<proto::Prediction, proto::Application>);
+
+impl Codec for LoanCodec {
+    type Encode = proto::Prediction;
+    type Decode = proto::Application;
+    type Encoder = <ProstCodec<proto::Prediction, proto::Application> as Codec>::Encoder;
+    type Decoder = InvalidArgumentOnDecode<
+        <ProstCodec<proto::Prediction, proto::Application> as Codec>::Decoder,
+    >;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        self.0.encoder()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        InvalidArgumentOnDecode(self.0.decoder())
+    }
+}
+
+/// A decoder whose errors are `INVALID_ARGUMENT`, with the decoder's message.
+struct InvalidArgumentOnDecode<D>(D);
+
+impl<D: Decoder<Error = Status>> Decoder for InvalidArgumentOnDecode<D> {
+    type Item = D::Item;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<D::Item>, Status> {
+        self.0
+            .decode(src)
+            .map_err(|e| Status::invalid_argument(e.message().to_owned()))
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        self.0.buffer_settings()
     }
 }
 
@@ -149,6 +204,19 @@ fn addr_from(name: &str, default: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("{name} must be an address like {default}: {e}"))
 }
 
+/// HTTP/2's `SETTINGS_MAX_CONCURRENT_STREAMS` the server advertises, from the environment
+/// variable `MAX_CONCURRENT_STREAMS` (default 100, the least RFC 9113 recommends).
+fn max_concurrent_streams() -> Result<u32, String> {
+    match std::env::var("MAX_CONCURRENT_STREAMS") {
+        Err(_) => Ok(100),
+        Ok(v) => {
+            v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("MAX_CONCURRENT_STREAMS must be a number above 0, not {v:?}")
+            })
+        }
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     serving::run(serve())
 }
@@ -157,6 +225,7 @@ async fn serve() -> Result<Stopped, Box<dyn std::error::Error>> {
     let addr = addr_from("ADDR", "127.0.0.1:50051")?;
     let metrics_addr = addr_from("METRICS_ADDR", "127.0.0.1:9464")?;
     let limits = Limits::from_env()?;
+    let streams = max_concurrent_streams()?;
     let (monitor, metrics) = loan_model::server::install_monitoring()?;
     let shutdown = Shutdown::listen("calls", &limits)
         .map_err(|e| format!("cannot listen for signals: {e}"))?;
@@ -186,6 +255,7 @@ async fn serve() -> Result<Stopped, Box<dyn std::error::Error>> {
         "  predict: grpc {local} {} (messages in examples/tonic_loan/proto.rs)",
         proto::PREDICT_PATH
     );
+    println!("  streams: {streams} calls open at once per connection (MAX_CONCURRENT_STREAMS)");
     println!("  metrics: curl -s http://{metrics_local}/metrics");
     println!("  dashboard: http://{metrics_local}/dashboard");
     println!(
@@ -199,7 +269,12 @@ async fn serve() -> Result<Stopped, Box<dyn std::error::Error>> {
     // tonic drains by itself once the signal comes; the deadline cuts what is still open then
     // (an open stream, a stuck call), and `serving::run` drops it, counted as cancelled.
     let server = Server::builder()
-        .layer(InferenceMonitorLayer::for_model(loan).classify_with(GrpcClassifier))
+        .max_concurrent_streams(streams)
+        .layer(
+            InferenceMonitorLayer::for_model(loan)
+                .classify_with(GrpcClassifier)
+                .watch_request_body(),
+        )
         .serve_with_incoming_shutdown(
             Loan { model },
             TcpIncoming::from(listener),

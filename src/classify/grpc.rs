@@ -49,20 +49,38 @@ const GRPC_STATUS: &str = "grpc-status";
 pub struct GrpcClassifier;
 
 impl GrpcClassifier {
-    /// The outcome of gRPC status `code`.
+    /// The outcome of gRPC status `code`: every one of the 17 codes deliberately, by whose
+    /// failure it reports. A code a client can make the server answer at will (a wrong
+    /// argument, a method that does not exist) is the client's: counted `server_error` it would
+    /// let any client raise the error-ratio alert.
     ///
-    /// | code | outcome |
-    /// |---|---|
-    /// | 0 `OK` | `success` |
-    /// | 1 `CANCELLED` | `cancelled` |
-    /// | 3 `INVALID_ARGUMENT`, 5 `NOT_FOUND`, 6 `ALREADY_EXISTS`, 7 `PERMISSION_DENIED`, 8 `RESOURCE_EXHAUSTED`, 9 `FAILED_PRECONDITION`, 11 `OUT_OF_RANGE`, 16 `UNAUTHENTICATED` | `client_error` |
-    /// | 2 `UNKNOWN`, 4 `DEADLINE_EXCEEDED`, 10 `ABORTED`, 12 `UNIMPLEMENTED`, 13 `INTERNAL`, 14 `UNAVAILABLE`, 15 `DATA_LOSS`, any other | `server_error` |
+    /// | code | outcome | why |
+    /// |---|---|---|
+    /// | 0 `OK` | `success` | |
+    /// | 1 `CANCELLED` | `cancelled` | the caller cancelled the call (tonic also answers it when the caller's `grpc-timeout` expires) |
+    /// | 2 `UNKNOWN` | `server_error` | an error the server could not classify: a handler's error of no known kind |
+    /// | 3 `INVALID_ARGUMENT` | `client_error` | the request is invalid whatever the server's state (HTTP 400) |
+    /// | 4 `DEADLINE_EXCEEDED` | `server_error` | the service did not answer within the deadline: its latency, which an SLO must see |
+    /// | 5 `NOT_FOUND` | `client_error` | the requested entity does not exist (HTTP 404) |
+    /// | 6 `ALREADY_EXISTS` | `client_error` | the entity the client tried to create exists (HTTP 409) |
+    /// | 7 `PERMISSION_DENIED` | `client_error` | the caller may not do this (HTTP 403) |
+    /// | 8 `RESOURCE_EXHAUSTED` | `client_error` | a per-caller quota, or a message larger than the server takes (HTTP 429, 413); a server short of capacity answers `UNAVAILABLE` |
+    /// | 9 `FAILED_PRECONDITION` | `client_error` | the system is not in the state the request needs, and the client must change it first (HTTP 400) |
+    /// | 10 `ABORTED` | `client_error` | a conflict with a concurrent change (an aborted transaction, a failed sequencer check), for the client to retry (HTTP 409) |
+    /// | 11 `OUT_OF_RANGE` | `client_error` | an argument past the valid range (HTTP 400); tonic also answers it for a message over its size limit |
+    /// | 12 `UNIMPLEMENTED` | `client_error` | the method does not exist or is not supported here: any client can call any path (HTTP 404, 501) |
+    /// | 13 `INTERNAL` | `server_error` | an invariant of the server broke (tonic also answers it for a call the client reset or malformed: see [`watch_request_body`](crate::InferenceMonitorLayer::watch_request_body)) |
+    /// | 14 `UNAVAILABLE` | `server_error` | the service cannot answer now: down, overloaded, shutting down (HTTP 503) |
+    /// | 15 `DATA_LOSS` | `server_error` | unrecoverable data loss or corruption |
+    /// | 16 `UNAUTHENTICATED` | `client_error` | no valid credentials (HTTP 401) |
+    /// | any other number | `server_error` | not a gRPC code: a protocol error, which the client sees as `UNKNOWN` |
     ///
     /// ```
     /// use inference_monitor::{Outcome, classify::GrpcClassifier};
     ///
     /// assert_eq!(GrpcClassifier::outcome_of(0), Outcome::Success);
     /// assert_eq!(GrpcClassifier::outcome_of(3), Outcome::ClientError);
+    /// assert_eq!(GrpcClassifier::outcome_of(12), Outcome::ClientError);
     /// assert_eq!(GrpcClassifier::outcome_of(4), Outcome::ServerError);
     /// ```
     #[must_use]
@@ -70,7 +88,7 @@ impl GrpcClassifier {
         match code {
             0 => Outcome::Success,
             1 => Outcome::Cancelled,
-            3 | 5 | 6 | 7 | 8 | 9 | 11 | 16 => Outcome::ClientError,
+            3 | 5..=12 | 16 => Outcome::ClientError,
             _ => Outcome::ServerError,
         }
     }
@@ -88,10 +106,11 @@ fn from_grpc_status(map: &HeaderMap) -> Option<Outcome> {
     )
 }
 
-/// Whether the response is gRPC over HTTP/2 (`application/grpc`, `application/grpc+proto`, ...),
-/// whose status comes in HTTP trailers. gRPC-Web (`application/grpc-web…`) sends its trailers
-/// inside the body instead, where they cannot be read without decoding it.
-fn is_grpc(headers: &HeaderMap) -> bool {
+/// Whether the request or response is gRPC over HTTP/2 (`application/grpc`,
+/// `application/grpc+proto`, ...), whose status comes in HTTP trailers. gRPC-Web
+/// (`application/grpc-web…`) sends its trailers inside the body instead, where they cannot be
+/// read without decoding it.
+pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
         .map(http::HeaderValue::as_bytes)
@@ -165,9 +184,9 @@ mod tests {
             (7, Outcome::ClientError),
             (8, Outcome::ClientError),
             (9, Outcome::ClientError),
-            (10, Outcome::ServerError),
+            (10, Outcome::ClientError),
             (11, Outcome::ClientError),
-            (12, Outcome::ServerError),
+            (12, Outcome::ClientError),
             (13, Outcome::ServerError),
             (14, Outcome::ServerError),
             (15, Outcome::ServerError),
@@ -217,7 +236,7 @@ mod tests {
             (StatusCode::BAD_REQUEST, Outcome::ServerError),
             (StatusCode::UNAUTHORIZED, Outcome::ClientError),
             (StatusCode::FORBIDDEN, Outcome::ClientError),
-            (StatusCode::NOT_FOUND, Outcome::ServerError),
+            (StatusCode::NOT_FOUND, Outcome::ClientError),
             (StatusCode::TOO_MANY_REQUESTS, Outcome::ServerError),
             (StatusCode::SERVICE_UNAVAILABLE, Outcome::ServerError),
             (StatusCode::IM_A_TEAPOT, Outcome::ServerError),

@@ -8,6 +8,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::Outcome;
 
+pub(crate) use grpc::is_grpc;
 pub use grpc::GrpcClassifier;
 
 /// Decides the [`Outcome`] of an HTTP response.

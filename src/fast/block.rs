@@ -184,6 +184,12 @@ impl Block {
 pub(crate) struct Stripe(&'static [Line]);
 
 impl Stripe {
+    /// Where the stripe is: tells the stripes of one model apart (the marks' tokens).
+    #[inline]
+    pub(crate) fn place(self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
     /// Adds `value` to slot `slot` of line `line` (wrapping).
     #[inline]
     fn add(self, line: usize, slot: usize, value: u64) {

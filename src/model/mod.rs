@@ -9,13 +9,14 @@
 //!
 //! This file holds the configuration every model hangs off, [`Monitor`] and its builder. The
 //! files below it depend one way, with no circle among them: `clock`, `contain`, `handles`,
-//! `limiter`, `stage` (leaves) <- `shared` <- `signals`, `request`, `register` <- `model`.
+//! `limiter`, `mark`, `stage` (leaves) <- `shared` <- `signals`, `request`, `register` <- `model`.
 //! (Each may name [`Monitor`], from this file, as Rust children name their parent's types.)
 
 pub(crate) mod clock;
 pub(crate) mod contain;
 pub(crate) mod handles;
 pub mod limiter;
+pub(crate) mod mark;
 // `model/model.rs` holds `ModelMonitor`, the type the folder is named for.
 #[allow(clippy::module_inception)]
 mod model;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 
 use super::contain::contain;
+use super::mark::{self, Mark};
 use super::shared::{Handle, ModelShared};
 use super::signals::Signals;
 use super::stage::Stage;
@@ -155,6 +156,38 @@ impl InFlight {
     #[inline]
     pub fn finish(mut self, outcome: Outcome) {
         self.record(outcome);
+    }
+
+    /// Where this request can be marked after the fact, from its request body: the client
+    /// aborted it or sent a malformed one (see [`finish_unless_marked`](Self::finish_unless_marked)).
+    pub(crate) fn mark(&self) -> Mark {
+        Mark::new(self.model.shared().marks(), self.token())
+    }
+
+    /// Records the request with `outcome`; a `server_error` gives way to the mark of a request
+    /// whose client aborted it (`cancelled`) or sent a malformed one (`client_error`), since the
+    /// server's failure then followed from the client's.
+    #[inline]
+    pub(crate) fn finish_unless_marked(self, outcome: Outcome) {
+        let outcome = if outcome == Outcome::ServerError {
+            self.marked().unwrap_or(outcome)
+        } else {
+            outcome
+        };
+        self.finish(outcome);
+    }
+
+    /// The mark of this request, if it has one (read once).
+    #[cold]
+    fn marked(&self) -> Option<Outcome> {
+        let marks = self.model.shared().marks_if_any()?;
+        Mark::new(marks, self.token()).take()
+    }
+
+    /// This request's key in its model's marks.
+    #[inline]
+    fn token(&self) -> u64 {
+        mark::token(self.start, self.stripe.place())
     }
 
     #[inline]

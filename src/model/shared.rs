@@ -11,6 +11,7 @@ use super::clock::Clock;
 use super::contain::contain;
 use super::handles::{counter, describe_counter, describe_histogram, histogram};
 use super::limiter::Limiter;
+use super::mark::Marks;
 use super::stage::{Signal, Stage};
 use super::Monitor;
 use crate::fast::{Block, Path, Published, Sample, Stripe};
@@ -118,6 +119,9 @@ pub(crate) struct ModelShared {
     pub(crate) signals: ModelSignals,
     /// Opt-in: the streaming handles, registered on the first streamed response.
     streaming: OnceLock<Arc<StreamHandles>>,
+    /// Opt-in: the marks of its requests ([`Marks`]), made on the first request whose body is
+    /// watched.
+    marks: OnceLock<Box<Marks>>,
 }
 
 impl ModelShared {
@@ -144,6 +148,7 @@ impl ModelShared {
             clock: Clock::get(),
             signals: ModelSignals::default(),
             streaming: OnceLock::new(),
+            marks: OnceLock::new(),
         };
         for signal in monitor.declared() {
             shared.declare(*signal);
@@ -183,6 +188,17 @@ impl ModelShared {
     pub(crate) fn streaming(&self) -> &Arc<StreamHandles> {
         self.streaming
             .get_or_init(|| Arc::new(StreamHandles::register(self.monitor.names(), &self.name)))
+    }
+
+    /// The model's table of marks, made on first use.
+    pub(crate) fn marks(&self) -> &Marks {
+        self.marks.get_or_init(|| Box::new(Marks::new()))
+    }
+
+    /// The model's table of marks, if a request was ever watched.
+    #[inline]
+    pub(crate) fn marks_if_any(&self) -> Option<&Marks> {
+        self.marks.get().map(|m| &**m)
     }
 
     /// The `model` label of this model's series.

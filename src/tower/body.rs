@@ -118,7 +118,7 @@ impl<B: Body, C: ClassifyOutcome, S: StreamState> Body for ResponseBody<B, C, S>
         if let Some(decided) = end {
             this.stream.end();
             if let Some((guard, (so_far, _))) = this.state.take() {
-                guard.finish(decided.unwrap_or(so_far));
+                guard.finish_unless_marked(decided.unwrap_or(so_far));
             }
         }
         Poll::Ready(frame)

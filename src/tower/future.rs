@@ -104,7 +104,7 @@ where
                 }
                 let stream = this.stream.begin(&guard, &parts);
                 let body = if *this.latency == LatencyEnd::Headers || body.is_end_stream() {
-                    guard.finish(outcome);
+                    guard.finish_unless_marked(outcome);
                     ResponseBody::untracked(body, stream)
                 } else {
                     ResponseBody::tracked(body, guard, outcome, classifier, stream)
@@ -112,7 +112,7 @@ where
                 Poll::Ready(Ok(http::Response::from_parts(parts, body)))
             }
             Err(error) => {
-                guard.finish(classifier.classify_error());
+                guard.finish_unless_marked(classifier.classify_error());
                 Poll::Ready(Err(error))
             }
         }

@@ -4,6 +4,7 @@ use std::fmt;
 
 use tower_layer::Layer;
 
+use super::request::{PassRequestBody, WatchRequestBody};
 use super::service::InferenceMonitorService;
 use super::source::{
     interned_paths, model_list, FixedModel, ModelFromRequest, OnlyPaths, OpenInference,
@@ -46,20 +47,29 @@ use crate::{ModelMonitor, Monitor};
 /// It works with any service of `http::Request<B>` to `http::Response<B2>`: axum, hyper, tonic.
 #[derive(Clone)]
 #[must_use]
-pub struct InferenceMonitorLayer<M = FixedModel, C = StatusClassifier, T = NoStreaming> {
+pub struct InferenceMonitorLayer<
+    M = FixedModel,
+    C = StatusClassifier,
+    T = NoStreaming,
+    R = PassRequestBody,
+> {
     pub(crate) models: M,
     pub(crate) classifier: C,
     pub(crate) stream: T,
     pub(crate) latency: LatencyEnd,
+    pub(crate) request: R,
 }
 
-impl<M: fmt::Debug, C, T: fmt::Debug> fmt::Debug for InferenceMonitorLayer<M, C, T> {
+impl<M: fmt::Debug, C, T: fmt::Debug, R: fmt::Debug> fmt::Debug
+    for InferenceMonitorLayer<M, C, T, R>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InferenceMonitorLayer")
             .field("models", &self.models)
             .field("classifier", &std::any::type_name::<C>())
             .field("stream", &self.stream)
             .field("latency", &self.latency)
+            .field("request", &self.request)
             .finish()
     }
 }
@@ -79,6 +89,7 @@ impl InferenceMonitorLayer {
             classifier: StatusClassifier,
             stream: NoStreaming,
             latency: LatencyEnd::default(),
+            request: PassRequestBody,
         }
     }
 }
@@ -138,6 +149,7 @@ where
             classifier: StatusClassifier,
             stream: NoStreaming,
             latency: LatencyEnd::default(),
+            request: PassRequestBody,
         }
     }
 }
@@ -186,7 +198,7 @@ impl InferenceMonitorLayer {
     }
 }
 
-impl<F, C, T> InferenceMonitorLayer<ModelFromRequest<F>, C, T> {
+impl<F, C, T, R> InferenceMonitorLayer<ModelFromRequest<F>, C, T, R> {
     /// Admits only these model names; a request naming any other model is counted under the
     /// fallback, so names sent by clients create no series. Their series are created now, at
     /// zero, so they are on the first scrape.
@@ -227,11 +239,12 @@ impl InferenceMonitorLayer<OpenInference> {
             classifier: StatusClassifier,
             stream: NoStreaming,
             latency: LatencyEnd::default(),
+            request: PassRequestBody,
         }
     }
 }
 
-impl<C, T> InferenceMonitorLayer<OpenInference, C, T> {
+impl<C, T, R> InferenceMonitorLayer<OpenInference, C, T, R> {
     /// Admits only these model names; a request naming any other model is counted under the
     /// fallback, so names sent by clients create no series. Their series are created now, at
     /// zero.
@@ -247,7 +260,7 @@ impl<C, T> InferenceMonitorLayer<OpenInference, C, T> {
     }
 }
 
-impl<M, C, T> InferenceMonitorLayer<M, C, T> {
+impl<M, C, T, R> InferenceMonitorLayer<M, C, T, R> {
     /// Replaces the outcome classifier (a [`ClassifyOutcome`], or a closure
     /// `Fn(StatusCode, &HeaderMap) -> Outcome`).
     ///
@@ -255,12 +268,13 @@ impl<M, C, T> InferenceMonitorLayer<M, C, T> {
     pub fn classify_with<C2: ClassifyOutcome>(
         self,
         classifier: C2,
-    ) -> InferenceMonitorLayer<M, C2, T> {
+    ) -> InferenceMonitorLayer<M, C2, T, R> {
         InferenceMonitorLayer {
             models: self.models,
             classifier,
             stream: self.stream,
             latency: self.latency,
+            request: self.request,
         }
     }
 
@@ -284,12 +298,48 @@ impl<M, C, T> InferenceMonitorLayer<M, C, T> {
     /// ```
     ///
     /// Defaults to off: the body does not look at its frames, and none of these series exist.
-    pub fn streaming(self) -> InferenceMonitorLayer<M, C, Streaming> {
+    pub fn streaming(self) -> InferenceMonitorLayer<M, C, Streaming, R> {
         InferenceMonitorLayer {
             models: self.models,
             classifier: self.classifier,
             stream: Streaming,
             latency: self.latency,
+            request: self.request,
+        }
+    }
+
+    /// Watches each request body, so a request its client aborted, or sent malformed, is not
+    /// counted as the server's failure when the server answers it with one (see
+    /// [`WatchRequestBody`]): after a failed request body (a reset stream, a connection closed
+    /// mid-request) a `server_error` counts as `cancelled`; after a malformed gRPC body (cut
+    /// inside a message, a bad message prefix, no message) as `client_error`.
+    ///
+    /// Use it with [`GrpcClassifier`](crate::classify::GrpcClassifier): a gRPC server answers a
+    /// call whose client reset it, or whose body it cannot decode, with a status of its own
+    /// (tonic: `INTERNAL`), which would count as `server_error`.
+    ///
+    /// ```
+    /// use inference_monitor::{classify::GrpcClassifier, InferenceMonitorLayer};
+    ///
+    /// let layer = InferenceMonitorLayer::new("ranker")
+    ///     .classify_with(GrpcClassifier)
+    ///     .watch_request_body();
+    /// # let _ = layer;
+    /// ```
+    ///
+    /// The inner service then receives a [`RequestBody`](crate::tower::RequestBody)`<B>` for a
+    /// request body `B`: services generic over the body (tonic's generated servers and `Routes`,
+    /// axum's `Router`) take it as they are. Costs nothing per request beyond a word in the
+    /// body and, for gRPC, a look at each message prefix; nothing is allocated.
+    ///
+    /// Defaults to off: the request body passes through untouched.
+    pub fn watch_request_body(self) -> InferenceMonitorLayer<M, C, T, WatchRequestBody> {
+        InferenceMonitorLayer {
+            models: self.models,
+            classifier: self.classifier,
+            stream: self.stream,
+            latency: self.latency,
+            request: WatchRequestBody,
         }
     }
 
@@ -329,7 +379,7 @@ impl<M, C, T> InferenceMonitorLayer<M, C, T> {
     /// ```
     ///
     /// Defaults to every path.
-    pub fn only_paths<I, P>(self, paths: I) -> InferenceMonitorLayer<OnlyPaths<M>, C, T>
+    pub fn only_paths<I, P>(self, paths: I) -> InferenceMonitorLayer<OnlyPaths<M>, C, T, R>
     where
         I: IntoIterator<Item = P>,
         P: Into<String>,
@@ -342,12 +392,13 @@ impl<M, C, T> InferenceMonitorLayer<M, C, T> {
             classifier: self.classifier,
             stream: self.stream,
             latency: self.latency,
+            request: self.request,
         }
     }
 }
 
-impl<S, M: Clone, C: Clone, T: Clone> Layer<S> for InferenceMonitorLayer<M, C, T> {
-    type Service = InferenceMonitorService<S, M, C, T>;
+impl<S, M: Clone, C: Clone, T: Clone, R: Clone> Layer<S> for InferenceMonitorLayer<M, C, T, R> {
+    type Service = InferenceMonitorService<S, M, C, T, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
         InferenceMonitorService {
@@ -356,6 +407,7 @@ impl<S, M: Clone, C: Clone, T: Clone> Layer<S> for InferenceMonitorLayer<M, C, T
             classifier: self.classifier.clone(),
             stream: self.stream.clone(),
             latency: self.latency,
+            request: self.request.clone(),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! (`future`) hands the response out with a [`ResponseBody`] (`body`) that records the
 //! request when the body ends. Which model a request belongs to comes from a [`ModelSource`]
 //! (`source`); what the handler reports rides in the response's extensions (`report`); the
-//! streaming signals follow the body's frames (`streaming`).
+//! streaming signals follow the body's frames (`streaming`); an opt-in watch of the request body
+//! tells a client's abort or malformed request from the server's failure (`request`).
 //!
 //! This file holds the vocabulary the pieces share: when the measurement ends
 //! ([`LatencyEnd`]), what picks the model ([`ModelSource`]) and what a selector sees of a
@@ -13,6 +14,7 @@ mod body;
 mod future;
 mod layer;
 mod report;
+mod request;
 mod service;
 pub(crate) mod source;
 mod streaming;
@@ -23,6 +25,7 @@ pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::InferenceMonitorLayer;
 pub use report::{Prediction, TokenUsage};
+pub use request::{PassRequestBody, RequestBody, WatchRequest, WatchRequestBody};
 pub use service::InferenceMonitorService;
 pub use source::{FixedModel, ModelFromRequest, OnlyPaths, OpenInference};
 pub use streaming::{NoStreaming, StreamClock, StreamState, Streaming, TrackStream};

@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 
 use super::future::ResponseFuture;
+use super::request::{PassRequestBody, WatchRequest};
 use super::streaming::{NoStreaming, TrackStream};
 use super::{LatencyEnd, ModelSource};
 use crate::classify::ClassifyOutcome;
@@ -15,15 +16,16 @@ use crate::classify::ClassifyOutcome;
 /// Its error type is the inner service's, unchanged; its response body is
 /// [`ResponseBody`](super::ResponseBody), which ends the measurement at the end of the body.
 #[derive(Clone)]
-pub struct InferenceMonitorService<S, M, C, T = NoStreaming> {
+pub struct InferenceMonitorService<S, M, C, T = NoStreaming, R = PassRequestBody> {
     pub(crate) inner: S,
     pub(crate) models: M,
     pub(crate) classifier: C,
     pub(crate) stream: T,
     pub(crate) latency: LatencyEnd,
+    pub(crate) request: R,
 }
 
-impl<S: fmt::Debug, M: fmt::Debug, C, T> fmt::Debug for InferenceMonitorService<S, M, C, T> {
+impl<S: fmt::Debug, M: fmt::Debug, C, T, R> fmt::Debug for InferenceMonitorService<S, M, C, T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InferenceMonitorService")
             .field("inner", &self.inner)
@@ -33,7 +35,7 @@ impl<S: fmt::Debug, M: fmt::Debug, C, T> fmt::Debug for InferenceMonitorService<
     }
 }
 
-impl<S, M, C, T> InferenceMonitorService<S, M, C, T> {
+impl<S, M, C, T, R> InferenceMonitorService<S, M, C, T, R> {
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -50,13 +52,14 @@ impl<S, M, C, T> InferenceMonitorService<S, M, C, T> {
     }
 }
 
-impl<S, M, C, T, ReqBody, ResBody> Service<http::Request<ReqBody>>
-    for InferenceMonitorService<S, M, C, T>
+impl<S, M, C, T, R, ReqBody, ResBody> Service<http::Request<ReqBody>>
+    for InferenceMonitorService<S, M, C, T, R>
 where
-    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S: Service<http::Request<R::Body<ReqBody>>, Response = http::Response<ResBody>>,
     M: ModelSource,
     C: ClassifyOutcome + Clone,
     T: TrackStream,
+    R: WatchRequest,
     ResBody: http_body::Body,
 {
     type Response = http::Response<super::ResponseBody<ResBody, C, T::State>>;
@@ -72,7 +75,7 @@ where
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         if !self.models.monitors(&request) {
             return ResponseFuture::untracked(
-                self.inner.call(request),
+                self.inner.call(self.request.wrap(request, None)),
                 self.stream.clone(),
                 self.latency,
             );
@@ -82,6 +85,7 @@ where
         if guard.wants_request_signals() {
             request.extensions_mut().insert(guard.signals());
         }
+        let request = self.request.wrap(request, Some(&guard));
         ResponseFuture::new(
             self.inner.call(request),
             guard,
