@@ -151,7 +151,7 @@ fn app(
                     .expect("checked by the guard")
                     .oneshot(request)
                     .await?
-                    .map(|html| Full::new(Bytes::from(html)).boxed_unsync()),
+                    .map(BodyExt::boxed_unsync),
                 "/healthz" if read => respond(api::healthz(), None).map(BodyExt::boxed_unsync),
                 "/metrics" if metrics.is_some() => respond(
                     api::method_not_allowed(api::READ_METHODS),

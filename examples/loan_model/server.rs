@@ -4,6 +4,9 @@
 
 use std::net::SocketAddr;
 
+use http_body_util::Full;
+use hyper::body::Bytes;
+
 use inference_monitor::{
     dashboard::DashboardService,
     exporter::prometheus::{MetricsAuth, MetricsService},
@@ -143,8 +146,9 @@ impl MetricsEndpoint {
 /// The live dashboard (`/dashboard`), served wherever `/metrics` is (the page reads the metrics
 /// from its own origin). Without a token it reads `/metrics` openly; with `METRICS_TOKEN` the page
 /// asks for the token on the first `401`.
-pub fn dashboard() -> DashboardService {
-    Dashboard::new().service()
+pub fn dashboard() -> DashboardService<Full<Bytes>> {
+    // Each response holds a handle to the one copy of the page (~85 KB), none copies it.
+    Dashboard::new().service().with_body()
 }
 
 /// Time a client of the metrics listener has to send a request head; it also closes a
@@ -227,7 +231,7 @@ fn make_room(open: &MetricsConnections, limit: usize) -> bool {
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
     service: MetricsService,
-    dashboard: DashboardService,
+    dashboard: DashboardService<Full<Bytes>>,
 ) {
     use std::sync::Arc;
 
@@ -271,11 +275,15 @@ pub async fn serve_metrics(
             let answering = Answering::new(&this);
             async move {
                 let mut response = if request.uri().path() == "/metrics" {
-                    service.oneshot(request).await?
+                    service
+                        .oneshot(request)
+                        .await?
+                        .map(|text| Full::new(Bytes::from(text)))
                 } else if request.uri().path() == "/dashboard" {
                     dashboard.oneshot(request).await?
                 } else {
-                    let mut response = http::Response::new("404 Not Found\n".to_owned());
+                    let mut response =
+                        http::Response::new(Full::new(Bytes::from_static(b"404 Not Found\n")));
                     *response.status_mut() = http::StatusCode::NOT_FOUND;
                     response
                 };
