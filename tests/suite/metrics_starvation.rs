@@ -137,7 +137,9 @@ async fn scrape(addr: SocketAddr, limit: Duration) -> Result<(u16, String, Durat
     Ok((status, text, took))
 }
 
-fn starved_scrape_gets_through(example: &str) {
+/// `authenticates`: whether the example takes `METRICS_TOKEN` (`tonic_loan`'s listener has no
+/// credentials: its "unauthenticated" clients are answered 200, and must not starve it either).
+fn starved_scrape_gets_through(example: &str, authenticates: bool) {
     let server = common::start_example(
         example,
         &[("METRICS_ADDR", "127.0.0.1:0"), ("METRICS_TOKEN", TOKEN)],
@@ -213,10 +215,14 @@ fn starved_scrape_gets_through(example: &str) {
             client.abort();
         }
         assert_eq!(connected, total, "not every hostile client could connect");
-        assert!(
-            tally.denied.load(Ordering::Relaxed) >= UNAUTHENTICATED,
-            "the unauthenticated clients were not answered 401"
-        );
+        if authenticates {
+            assert!(
+                tally.denied.load(Ordering::Relaxed) >= UNAUTHENTICATED,
+                "the unauthenticated clients were not answered 401"
+            );
+        } else {
+            assert_eq!(tally.denied.load(Ordering::Relaxed), 0, "{example} asks for no token");
+        }
         let slowest = took.iter().max().unwrap();
         assert!(
             *slowest < Duration::from_secs(1),
@@ -227,10 +233,20 @@ fn starved_scrape_gets_through(example: &str) {
 
 #[test]
 fn axum_loan_scrape_gets_through_1000_hostile_connections() {
-    starved_scrape_gets_through("axum_loan");
+    starved_scrape_gets_through("axum_loan", true);
 }
 
 #[test]
 fn actix_loan_scrape_gets_through_1000_hostile_connections() {
-    starved_scrape_gets_through("actix_loan");
+    starved_scrape_gets_through("actix_loan", true);
+}
+
+#[test]
+fn hyper_loan_scrape_gets_through_1000_hostile_connections() {
+    starved_scrape_gets_through("hyper_loan", true);
+}
+
+#[test]
+fn tonic_loan_scrape_gets_through_1000_hostile_connections() {
+    starved_scrape_gets_through("tonic_loan", false);
 }
