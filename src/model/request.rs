@@ -166,15 +166,16 @@ impl InFlight {
 
     /// Records the request with `outcome`; a `server_error` gives way to the mark of a request
     /// whose client aborted it (`cancelled`) or sent a malformed one (`client_error`), since the
-    /// server's failure then followed from the client's.
+    /// server's failure then followed from the client's. Returns the outcome recorded.
     #[inline]
-    pub(crate) fn finish_unless_marked(self, outcome: Outcome) {
+    pub(crate) fn finish_unless_marked(self, outcome: Outcome) -> Outcome {
         let outcome = if outcome == Outcome::ServerError {
             self.marked().unwrap_or(outcome)
         } else {
             outcome
         };
         self.finish(outcome);
+        outcome
     }
 
     /// The mark of this request, if it has one (read once).

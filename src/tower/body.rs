@@ -8,6 +8,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::streaming::StreamState;
+use super::trace::RequestSpan;
 use crate::classify::{ClassifyOutcome, StatusClassifier};
 use crate::model::poll_recording_panics;
 use crate::{InFlight, Outcome};
@@ -29,6 +30,7 @@ pin_project! {
         inner: B,
         state: Option<(InFlight, (Outcome, C))>,
         stream: S,
+        span: RequestSpan,
     }
 }
 
@@ -45,6 +47,7 @@ impl<B, C, S> ResponseBody<B, C, S> {
             inner,
             state: Some((guard, (outcome, classifier))),
             stream,
+            span: RequestSpan::default(),
         }
     }
 
@@ -54,7 +57,15 @@ impl<B, C, S> ResponseBody<B, C, S> {
             inner,
             state: None,
             stream,
+            span: RequestSpan::default(),
         }
+    }
+
+    /// The body with the request's span, ended with the request.
+    #[inline]
+    pub(crate) fn in_span(mut self, span: RequestSpan) -> Self {
+        self.span = span;
+        self
     }
 
     /// The wrapped body.
@@ -90,7 +101,8 @@ impl<B: Body, C: ClassifyOutcome, S: StreamState> Body for ResponseBody<B, C, S>
         let mut this = self.project();
         let frame = {
             let inner = this.inner.as_mut();
-            ready!(poll_recording_panics(this.state, || inner.poll_frame(cx)))
+            let span = &*this.span;
+            ready!(poll_recording_panics(this.state, || span.in_scope(|| inner.poll_frame(cx))))
         };
         // `None`: the body goes on. `Some(None)`: it ended, with the outcome decided at the
         // headers. `Some(Some(outcome))`: it ended with this outcome.
@@ -118,7 +130,8 @@ impl<B: Body, C: ClassifyOutcome, S: StreamState> Body for ResponseBody<B, C, S>
         if let Some(decided) = end {
             this.stream.end();
             if let Some((guard, (so_far, _))) = this.state.take() {
-                guard.finish_unless_marked(decided.unwrap_or(so_far));
+                this.span
+                    .end(guard.finish_unless_marked(decided.unwrap_or(so_far)));
             }
         }
         Poll::Ready(frame)

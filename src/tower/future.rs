@@ -10,6 +10,7 @@ use pin_project_lite::pin_project;
 use super::body::ResponseBody;
 use super::report::Prediction;
 use super::streaming::{NoStreaming, TrackStream};
+use super::trace::RequestSpan;
 use super::LatencyEnd;
 use crate::classify::ClassifyOutcome;
 use crate::model::poll_recording_panics;
@@ -27,6 +28,7 @@ pin_project! {
         state: Option<(InFlight, C)>,
         stream: T,
         latency: LatencyEnd,
+        span: RequestSpan,
     }
 }
 
@@ -38,12 +40,14 @@ impl<F, C, T> ResponseFuture<F, C, T> {
         classifier: C,
         stream: T,
         latency: LatencyEnd,
+        span: RequestSpan,
     ) -> Self {
         Self {
             inner,
             state: Some((guard, classifier)),
             stream,
             latency,
+            span,
         }
     }
 }
@@ -57,6 +61,7 @@ impl<F, C, T> ResponseFuture<F, C, T> {
             state: None,
             stream,
             latency,
+            span: RequestSpan::default(),
         }
     }
 }
@@ -84,7 +89,8 @@ where
         let this = self.project();
         let result = {
             let inner = this.inner;
-            ready!(poll_recording_panics(this.state, || inner.poll(cx)))
+            let span = &*this.span;
+            ready!(poll_recording_panics(this.state, || span.in_scope(|| inner.poll(cx))))
         };
         let Some((mut guard, classifier)) = this.state.take() else {
             // Polled again after it returned `Ready`: a caller breaking the `Future` contract.
@@ -99,20 +105,25 @@ where
             Ok(response) => {
                 let (parts, body) = response.into_parts();
                 let outcome = classifier.classify_response(parts.status, &parts.headers);
-                if let Some(prediction) = parts.extensions.get::<Prediction>() {
+                let prediction = parts.extensions.get::<Prediction>();
+                if let Some(prediction) = prediction {
                     guard.predicted(prediction.label());
                 }
+                this.span
+                    .response(parts.status, prediction.map(Prediction::label));
                 let stream = this.stream.begin(&guard, &parts);
                 let body = if *this.latency == LatencyEnd::Headers || body.is_end_stream() {
-                    guard.finish_unless_marked(outcome);
+                    this.span.end(guard.finish_unless_marked(outcome));
                     ResponseBody::untracked(body, stream)
                 } else {
                     ResponseBody::tracked(body, guard, outcome, classifier, stream)
+                        .in_span(this.span.take())
                 };
                 Poll::Ready(Ok(http::Response::from_parts(parts, body)))
             }
             Err(error) => {
-                guard.finish_unless_marked(classifier.classify_error());
+                this.span
+                    .end(guard.finish_unless_marked(classifier.classify_error()));
                 Poll::Ready(Err(error))
             }
         }

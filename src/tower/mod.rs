@@ -18,6 +18,7 @@ mod request;
 mod service;
 pub(crate) mod source;
 mod streaming;
+mod trace;
 
 use crate::InFlight;
 

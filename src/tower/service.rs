@@ -8,6 +8,7 @@ use tower_service::Service;
 use super::future::ResponseFuture;
 use super::request::{PassRequestBody, WatchRequest};
 use super::streaming::{NoStreaming, TrackStream};
+use super::trace::RequestSpan;
 use super::{LatencyEnd, ModelSource};
 use crate::classify::ClassifyOutcome;
 
@@ -85,13 +86,16 @@ where
         if guard.wants_request_signals() {
             request.extensions_mut().insert(guard.signals());
         }
+        let span = RequestSpan::start(&request, guard.model_name());
         let request = self.request.wrap(request, Some(&guard));
+        let inner = span.in_scope(|| self.inner.call(request));
         ResponseFuture::new(
-            self.inner.call(request),
+            inner,
             guard,
             self.classifier.clone(),
             self.stream.clone(),
             self.latency,
+            span,
         )
     }
 }

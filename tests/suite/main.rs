@@ -54,3 +54,4 @@ mod stack_e2e;
 mod start_up_faults;
 mod streaming;
 mod tonic_loan;
+mod trace;
