@@ -12,26 +12,23 @@
 use crate::Outcome;
 
 /// The span of one request; a zero-sized stand-in without the `tracing` feature.
-#[derive(Debug)]
+///
+/// Boxed, and `None` while no subscriber is interested: a `tracing::Span` is five words, and
+/// carried in the response future and body it cost the layer +57 to +70 ns per request
+/// (measured: moves and drop glue, with no subscriber at all); one pointer costs nothing
+/// measurable. The box is made only for a span some subscriber records.
+#[derive(Debug, Default)]
 pub(crate) struct RequestSpan {
     #[cfg(feature = "tracing")]
-    span: tracing::Span,
-    /// Whether the outcome was recorded (else the span closes as `cancelled`).
-    #[cfg(feature = "tracing")]
-    ended: bool,
+    span: Option<Box<Live>>,
 }
 
-impl Default for RequestSpan {
-    /// A disabled span: what an unmonitored request, or a span handed on, leaves behind.
-    #[inline]
-    fn default() -> Self {
-        Self {
-            #[cfg(feature = "tracing")]
-            span: tracing::Span::none(),
-            #[cfg(feature = "tracing")]
-            ended: false,
-        }
-    }
+/// An enabled span and whether its outcome was recorded (else it closes as `cancelled`).
+#[cfg(feature = "tracing")]
+#[derive(Debug)]
+struct Live {
+    span: tracing::Span,
+    ended: bool,
 }
 
 impl RequestSpan {
@@ -41,6 +38,10 @@ impl RequestSpan {
         #[cfg(feature = "tracing")]
         {
             use tracing::field::Empty;
+            // No subscriber was ever set (globally or for a scope): no span can be enabled.
+            if !tracing::dispatcher::has_been_set() {
+                return Self::default();
+            }
             let span = tracing::info_span!(
                 "inference",
                 gen_ai.request.model = model,
@@ -53,7 +54,10 @@ impl RequestSpan {
                 trace_id = Empty,
                 parent_span_id = Empty,
             );
-            if !span.is_disabled() {
+            if span.is_disabled() {
+                return Self::default();
+            }
+            {
                 let parent = request
                     .headers()
                     .get("traceparent")
@@ -70,7 +74,9 @@ impl RequestSpan {
                     );
                 }
             }
-            Self { span, ended: false }
+            Self {
+                span: Some(Box::new(Live { span, ended: false })),
+            }
         }
         #[cfg(not(feature = "tracing"))]
         {
@@ -84,7 +90,7 @@ impl RequestSpan {
     pub(crate) fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
         #[cfg(feature = "tracing")]
         {
-            let _entered = self.span.enter();
+            let _entered = self.span.as_ref().map(|live| live.span.enter());
             f()
         }
         #[cfg(not(feature = "tracing"))]
@@ -95,11 +101,11 @@ impl RequestSpan {
     #[inline]
     pub(crate) fn response(&self, status: http::StatusCode, label: Option<&str>) {
         #[cfg(feature = "tracing")]
-        if !self.span.is_disabled() {
-            self.span
+        if let Some(live) = &self.span {
+            live.span
                 .record("http.response.status_code", status.as_u16());
             if let Some(label) = label {
-                self.span.record("inference.label", label);
+                live.span.record("inference.label", label);
             }
         }
         #[cfg(not(feature = "tracing"))]
@@ -110,14 +116,8 @@ impl RequestSpan {
     #[inline]
     pub(crate) fn end(&mut self, outcome: Outcome) {
         #[cfg(feature = "tracing")]
-        {
-            self.ended = true;
-            if !self.span.is_disabled() {
-                self.span.record("inference.outcome", outcome.as_str());
-                if outcome != Outcome::Success {
-                    self.span.record("error.type", outcome.as_str());
-                }
-            }
+        if let Some(live) = &mut self.span {
+            live.end(outcome);
         }
         #[cfg(not(feature = "tracing"))]
         let _ = outcome;
@@ -131,9 +131,20 @@ impl RequestSpan {
 }
 
 #[cfg(feature = "tracing")]
-impl Drop for RequestSpan {
+impl Live {
+    fn end(&mut self, outcome: Outcome) {
+        self.ended = true;
+        self.span.record("inference.outcome", outcome.as_str());
+        if outcome != Outcome::Success {
+            self.span.record("error.type", outcome.as_str());
+        }
+    }
+}
+
+#[cfg(feature = "tracing")]
+impl Drop for Live {
     fn drop(&mut self) {
-        if !self.ended && !self.span.is_disabled() {
+        if !self.ended {
             // Dropped before its end: as the request's guard records it.
             let outcome = if std::thread::panicking() {
                 Outcome::ServerError
