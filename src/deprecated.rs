@@ -172,7 +172,7 @@ pub type DashboardBuilder = crate::dashboard::DashboardBuilder;
     since = "0.2.0",
     note = "use `inference_monitor::dashboard::DashboardService`"
 )]
-pub type DashboardService<B = String> = crate::dashboard::DashboardService<B>;
+pub type DashboardService<B = crate::dashboard::PageBody> = crate::dashboard::DashboardService<B>;
 
 #[deprecated(
     since = "0.2.0",

@@ -59,7 +59,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use service::DashboardService;
+pub use service::{DashboardService, PageBody};
 
 use crate::{ConfigError, MetricNames};
 
@@ -71,8 +71,8 @@ const DEFAULT_HISTORY: Duration = Duration::from_secs(300);
 const RATE_WINDOW: Duration = Duration::from_secs(10);
 
 /// The live dashboard page, ready to serve. Cheap to clone: the page (about 85 KB) is built
-/// once, and every clone and every response of the service (with
-/// [`with_body`](DashboardService::with_body)), axum or actix holds a handle to that one copy.
+/// once, and every clone and every response of the service, axum or actix holds a handle to
+/// that one copy.
 ///
 /// [`Dashboard::new`] reads `/metrics` with the default metric names every second; use
 /// [`Dashboard::builder`] for another path, other names, interval or history. Serve it with
@@ -149,9 +149,9 @@ impl Dashboard {
     /// but the same-origin metrics (a `Content-Security-Policy` with the hashes of its
     /// scripts and `connect-src 'self'`).
     ///
-    /// The body is a copy of the page; to serve it without copying, use
-    /// [`service`](Self::service) with [`with_body`](DashboardService::with_body), or the
-    /// axum and actix glue, which answer with the page's shared bytes.
+    /// The body is a copy of the page (handy in a test); to serve it, use
+    /// [`service`](Self::service) or the axum and actix glue, which answer with the page's
+    /// shared bytes.
     #[must_use]
     pub fn response(&self) -> http::Response<String> {
         self.response_with(self.html.to_string())
