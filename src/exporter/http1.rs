@@ -405,6 +405,16 @@ pub(crate) mod tests {
     use std::net::TcpListener;
     use std::thread::JoinHandle;
 
+    /// Asserts that no client connected to `listener`: nothing is waiting to be accepted.
+    pub(crate) fn assert_nothing_connected(listener: &TcpListener) {
+        listener.set_nonblocking(true).unwrap();
+        let accepted = listener.accept().map(|(_, peer)| peer);
+        assert_eq!(
+            accepted.map_err(|e| e.kind()).unwrap_err(),
+            io::ErrorKind::WouldBlock
+        );
+    }
+
     /// A server on 127.0.0.1 for one connection: it reads one request (its head and the body
     /// its `content-length` announces), lets `reply` answer on the connection, and returns the
     /// request as text. Its address is `host:port`.
@@ -610,13 +620,8 @@ pub(crate) mod tests {
                 (other, part) => panic!("{part}: {other:?}"),
             }
         }
-        // No request made a connection: the listener has none waiting.
-        listener.set_nonblocking(true).unwrap();
-        let accepted = listener.accept().map(|(_, peer)| peer);
-        assert_eq!(
-            accepted.map_err(|e| e.kind()).unwrap_err(),
-            io::ErrorKind::WouldBlock
-        );
+        // No request made a connection.
+        assert_nothing_connected(&listener);
     }
 
     #[test]

@@ -251,7 +251,9 @@ mod tests {
     use std::net::TcpListener;
     use std::time::Instant;
 
-    use crate::exporter::http1::tests::{answer_and_keep_open, serve_once, trickle};
+    use crate::exporter::http1::tests::{
+        answer_and_keep_open, assert_nothing_connected, serve_once, trickle,
+    };
 
     fn metrics() -> MetricsHandle {
         crate::prometheus().build().unwrap().1
@@ -299,13 +301,8 @@ mod tests {
                 other => panic!("{bad:?}: {other:?}"),
             }
         }
-        // Nothing connected: the listener has no connection waiting.
-        listener.set_nonblocking(true).unwrap();
-        let accepted = listener.accept().map(|(_, peer)| peer);
-        assert_eq!(
-            accepted.map_err(|e| e.kind()).unwrap_err(),
-            io::ErrorKind::WouldBlock
-        );
+        // Nothing connected.
+        assert_nothing_connected(&listener);
     }
 
     #[test]
